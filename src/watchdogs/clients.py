@@ -1,0 +1,61 @@
+"""Lazily created AWS clients: only the clients an invocation needs, none at import time (cold start).
+
+Every client honours the standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables natively,
+so the same code runs against AWS, ``sam local invoke`` and the embedded emulator.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_athena import AthenaClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_glue import GlueClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+
+class AwsClients:
+    """A bundle of boto3 clients built on first use. Pass a ``boto3.Session`` to control credentials or hooks."""
+
+    def __init__(self, session: boto3.Session | None = None, **overrides: Any) -> None:
+        self._session = session
+        for name, client in overrides.items():  # explicit clients win (tests, custom adapters)
+            self.__dict__[name] = client
+
+    def _client(self, service: str) -> Any:
+        import boto3  # noqa: PLC0415 - deferred: importing boto3 is most of a cold start
+        from botocore.config import Config  # noqa: PLC0415
+
+        if self._session is None:
+            self._session = boto3.Session()
+        config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=20)
+        return self._session.client(service, config=config)  # type: ignore[call-overload]
+
+    @cached_property
+    def glue(self) -> GlueClient:
+        client: GlueClient = self._client("glue")
+        return client
+
+    @cached_property
+    def athena(self) -> AthenaClient:
+        client: AthenaClient = self._client("athena")
+        return client
+
+    @cached_property
+    def sfn(self) -> SFNClient:
+        client: SFNClient = self._client("stepfunctions")
+        return client
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        client: DynamoDBClient = self._client("dynamodb")
+        return client
+
+    @cached_property
+    def sns(self) -> SNSClient:
+        client: SNSClient = self._client("sns")
+        return client
