@@ -42,6 +42,8 @@ class Settings(BaseModel):
     mode: Mode = Field(alias="WATCHDOG_MODE", description="observe: record and notify only; remediate: act")
     incident_table: str = Field(alias="INCIDENT_TABLE", min_length=3)
     alert_topic_arn: str = Field(alias="ALERT_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
+    account_id: str = Field(default="", alias="ACCOUNT_ID", pattern=r"^(\d{12})?$", description="for resource ARNs")
+    region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
 
     # --- scope: what the watchdogs may touch --------------------------------------------------------------
     crawler_prefixes: CsvList = Field(alias="SCOPE_CRAWLER_PREFIXES")

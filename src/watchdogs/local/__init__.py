@@ -1,0 +1,1 @@
+"""Local tools: the embedded emulator run, the Docker-free invoker, template translation."""
