@@ -253,7 +253,7 @@ class Engine:
             }
         )
 
-    def _apply(  # noqa: PLR0915 - split pending: claim, act, delegate, record, notify read best in order
+    def _apply(
         self,
         finding: Finding,
         facts: dict[str, Any],
@@ -301,6 +301,75 @@ class Engine:
                 )
                 return result
 
+        draft, expected = self._draft(finding, facts, incident, decision, target_status, now, observe=observe)
+        budget_pair = (state.budget, new_budget) if new_budget is not None else None
+        try:
+            claimed = self.store.save(draft, expected_version=expected, budget=budget_pair)
+        except ConcurrentUpdate:
+            logger.info("lost the race: another invocation owns this incident", resource=finding.resource_key)
+            count("LostRace", resource_type=finding.resource_type.value)
+            result.outcome = "lost-race"
+            return result
+
+        # --- act (or record what we would do) ---------------------------------------------------------------
+        entries, attempts, final_status = self._run_actions(decision, claimed, target_status, observe, result)
+
+        # --- heal at the cause: hand over to the remediation of the resource this one waits on -------------
+        if depth < MAX_DELEGATION_DEPTH:
+            for delegated in decision.delegate:
+                sub = self.handle(delegated, depth=depth + 1)
+                result.delegated.append(sub)
+                entries.append(
+                    TimelineEntry(
+                        at=iso(now_utc()),
+                        kind="delegated",
+                        step=delegated.resource_type.value,
+                        outcome=sub.outcome,
+                        detail=f"{delegated.resource_id} incident {sub.incident_id}",
+                    )
+                )
+
+        pending = decision.next_step if final_status is not IncidentStatus.ESCALATED else None
+        final = claimed.model_copy(
+            update={
+                "status": final_status,
+                "attempts": attempts,
+                "pending_step": pending,
+                "pending_since": iso(now)
+                if pending and pending != (incident.pending_step if incident else None)
+                else (claimed.pending_since if pending else None),
+                "timeline": [*claimed.timeline, *entries],
+                "lease_owner": None,
+                "lease_until": None,
+            }
+        )
+        if entries or final != claimed:
+            try:
+                final = self.store.save(final, expected_version=claimed.version)
+            except ConcurrentUpdate:  # pragma: no cover - we hold the lease; only an expired lease gets here
+                logger.warning("incident changed while we held the lease", incident=claimed.incident_id)
+                count("LeaseLost")
+        result.incident_id, result.status = final.incident_id, final.status.value
+        event = "observed" if final.status is IncidentStatus.OBSERVED else decision.outcome.value
+        if final_status is IncidentStatus.ESCALATED and decision.outcome is not Outcome.ESCALATE:
+            event = "escalate"
+        result.notified = self._notify(final, event, record=True)
+        count(f"Outcome{decision.outcome.value.title()}", resource_type=finding.resource_type.value)
+        return result
+
+    def _draft(
+        self,
+        finding: Finding,
+        facts: dict[str, Any],
+        incident: Incident | None,
+        decision: Decision,
+        target_status: IncidentStatus,
+        now: datetime,
+        *,
+        observe: bool,
+    ) -> tuple[Incident, int]:
+        """The incident as this invocation claims it (with a lease when it is about to act), and the version
+        the claim is conditional on (0: create)."""
         timeline: list[TimelineEntry] = []
         if incident is None:
             timeline.append(
@@ -351,16 +420,17 @@ class Engine:
                 update={**base_fields, "status": target_status, "timeline": [*incident.timeline, *timeline]}
             )
             expected = incident.version
-        budget_pair = (state.budget, new_budget) if new_budget is not None else None
-        try:
-            claimed = self.store.save(draft, expected_version=expected, budget=budget_pair)
-        except ConcurrentUpdate:
-            logger.info("lost the race: another invocation owns this incident", resource=finding.resource_key)
-            count("LostRace", resource_type=finding.resource_type.value)
-            result.outcome = "lost-race"
-            return result
+        return draft, expected
 
-        # --- act (or record what we would do) ---------------------------------------------------------------
+    def _run_actions(
+        self,
+        decision: Decision,
+        claimed: Incident,
+        target_status: IncidentStatus,
+        observe: bool,
+        result: HandleResult,
+    ) -> tuple[list[TimelineEntry], int, IncidentStatus]:
+        """Run (or, observing, record) the decision's actions in order; the first failure escalates and stops."""
         entries: list[TimelineEntry] = []
         attempts = claimed.attempts
         final_status = target_status
@@ -405,48 +475,7 @@ class Engine:
             )
             result.actions.append(f"{planned.name}:{outcome.outcome}")
 
-        # --- heal at the cause: hand over to the remediation of the resource this one waits on -------------
-        if depth < MAX_DELEGATION_DEPTH:
-            for delegated in decision.delegate:
-                sub = self.handle(delegated, depth=depth + 1)
-                result.delegated.append(sub)
-                entries.append(
-                    TimelineEntry(
-                        at=iso(now_utc()),
-                        kind="delegated",
-                        step=delegated.resource_type.value,
-                        outcome=sub.outcome,
-                        detail=f"{delegated.resource_id} incident {sub.incident_id}",
-                    )
-                )
-
-        pending = decision.next_step if final_status is not IncidentStatus.ESCALATED else None
-        final = claimed.model_copy(
-            update={
-                "status": final_status,
-                "attempts": attempts,
-                "pending_step": pending,
-                "pending_since": iso(now)
-                if pending and pending != (incident.pending_step if incident else None)
-                else (claimed.pending_since if pending else None),
-                "timeline": [*claimed.timeline, *entries],
-                "lease_owner": None,
-                "lease_until": None,
-            }
-        )
-        if entries or final != claimed:
-            try:
-                final = self.store.save(final, expected_version=claimed.version)
-            except ConcurrentUpdate:  # pragma: no cover - we hold the lease; only an expired lease gets here
-                logger.warning("incident changed while we held the lease", incident=claimed.incident_id)
-                count("LeaseLost")
-        result.incident_id, result.status = final.incident_id, final.status.value
-        event = "observed" if final.status is IncidentStatus.OBSERVED else decision.outcome.value
-        if final_status is IncidentStatus.ESCALATED and decision.outcome is not Outcome.ESCALATE:
-            event = "escalate"
-        result.notified = self._notify(final, event, record=True)
-        count(f"Outcome{decision.outcome.value.title()}", resource_type=finding.resource_type.value)
-        return result
+        return entries, attempts, final_status
 
     # ------------------------------------------------------------------------------------------------ notify
     def _notify(self, incident: Incident, event: str, *, record: bool) -> bool:

@@ -1,0 +1,137 @@
+"""Typed events: every sample in events/ parses with its model; malformed variants are rejected at the edge."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from tests.support.aws import EVENTS, load_event
+from watchdogs.models.events import (
+    CrawlerStateChangeEvent,
+    ExecutionStatusChangeEvent,
+    QueryStateChangeEvent,
+    ScheduledEvent,
+)
+
+MODEL_BY_SOURCE: dict[str, type[BaseModel]] = {
+    "aws.glue": CrawlerStateChangeEvent,
+    "aws.athena": QueryStateChangeEvent,
+    "aws.states": ExecutionStatusChangeEvent,
+    "aws.events": ScheduledEvent,
+}
+SAMPLES = sorted(p.name for p in EVENTS.glob("*.json")) if EVENTS.exists() else []
+
+
+def envelope(source: str, detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "0f2e6c3e-1c7d-4e4c-9e0a-6c1f3b7a2d11",
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": "2026-11-25T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+GLUE_FAILED = envelope(
+    "aws.glue",
+    "Glue Crawler State Change",
+    {
+        "crawlerName": "lakehouse-sandbox-raw-crawler",
+        "errorMessage": "Access Denied (Service: Amazon S3; Status Code: 403)",
+        "accountId": "123456789012",
+        "state": "Failed",
+        "message": "Crawler Failed",
+        "runningTime (sec)": "42",
+        "tablesCreated": "N/A",
+    },
+)
+ATHENA_FAILED = envelope(
+    "aws.athena",
+    "Athena Query State Change",
+    {
+        "currentState": "FAILED",
+        "previousState": "RUNNING",
+        "queryExecutionId": "b2f1a3c4-0000-4000-8000-000000000001",
+        "sequenceNumber": "3",
+        "statementType": "DML",
+        "versionId": "0",
+        "workgroupName": "lakehouse-sandbox-workgroup",
+        "somethingAwsAddedLater": {"x": 1},
+    },
+)
+SFN_FAILED = envelope(
+    "aws.states",
+    "Step Functions Execution Status Change",
+    {
+        "executionArn": "arn:aws:states:us-east-1:123456789012:execution:lakehouse-mvp-sandbox-data-pipeline:run-1",
+        "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:lakehouse-mvp-sandbox-data-pipeline",
+        "name": "run-1",
+        "status": "FAILED",
+        "startDate": 1764064800000,
+        "stopDate": 1764066600000,
+        "input": "{}",
+        "output": None,
+    },
+)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_sample_event_parses_with_its_model(name: str) -> None:
+    # Given a sample from events/ / When parsed with the model of its source
+    raw = load_event(name)
+    model = MODEL_BY_SOURCE[raw["source"]]
+    parsed = model.model_validate(raw)
+    # Then it is accepted and keeps its identity
+    assert parsed.id == raw["id"]  # type: ignore[attr-defined]
+
+
+def test_real_shapes_parse_with_their_quirks() -> None:
+    glue = CrawlerStateChangeEvent.model_validate(GLUE_FAILED)
+    assert glue.detail.running_time_sec == 42  # key literally named "runningTime (sec)", value a string
+    assert glue.detail.tables_created == 0  # "N/A" counters tolerated
+    athena = QueryStateChangeEvent.model_validate(ATHENA_FAILED)
+    assert athena.detail.sequence_number == 3
+    sfn = ExecutionStatusChangeEvent.model_validate(SFN_FAILED)
+    assert sfn.detail.started_at.year == 2025
+    assert sfn.detail.stopped_at is not None
+
+
+def _mutate(event: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    bad = copy.deepcopy(event)
+    target = bad
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("model", "event", "path", "value"),
+    [
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["detail", "state"], "FAILED"),  # Glue states are title case
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["detail", "crawlerName"], KeyError),
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["source"], "aws.athena"),
+        (QueryStateChangeEvent, ATHENA_FAILED, ["detail", "sequenceNumber"], KeyError),
+        (QueryStateChangeEvent, ATHENA_FAILED, ["detail", "currentState"], "EXPLODED"),
+        (QueryStateChangeEvent, ATHENA_FAILED, ["detail-type"], "Athena Something Else"),
+        (ExecutionStatusChangeEvent, SFN_FAILED, ["detail", "status"], "Failed"),
+        (ExecutionStatusChangeEvent, SFN_FAILED, ["detail", "executionArn"], "not-an-arn"),
+        (ExecutionStatusChangeEvent, SFN_FAILED, ["detail", "startDate"], "yesterday"),
+        (ExecutionStatusChangeEvent, SFN_FAILED, ["detail"], "a string"),
+    ],
+)
+def test_malformed_variants_are_rejected(
+    model: type[BaseModel], event: dict[str, Any], path: list[str], value: Any
+) -> None:
+    with pytest.raises(ValidationError):
+        model.model_validate(_mutate(event, path, value))
