@@ -175,7 +175,7 @@ class Engine:
     # ------------------------------------------------------------------------------------------------ resolve
     def _resolve(self, finding: Finding, state: ResourceState, decision: Decision, now: datetime) -> HandleResult:
         result = HandleResult(outcome="resolved", resource=finding.resource_key, condition=finding.condition.value)
-        active = state.active()
+        active = [i for i in state.active() if not decision.resolves or i.condition in decision.resolves]
         if not active:
             result.outcome, result.detail = "nothing-open", decision.summary
             count("NothingToResolve", resource_type=finding.resource_type.value)

@@ -118,3 +118,5 @@ class Decision(BaseModel):
     facts: dict[str, Any] = Field(default_factory=dict)
     # findings on other resources that should be handled as part of this one (heal-at-the-cause)
     delegate: list[Finding] = Field(default_factory=list)
+    # RESOLVE only: the conditions whose active incidents it closes (empty: every active incident of the resource)
+    resolves: list[Condition] = Field(default_factory=list)

@@ -1,0 +1,110 @@
+# Lakehouse Watchdogs - the front door. Every target installs what it needs (.venv, .tools/*) on first use.
+#   make test        lint + typecheck + template checks + tests (what CI runs: .ci/run)
+#   make demo        the embedded emulator run: no AWS account, no Docker
+#   make build       sam build (python3.13)          make sam-local   sam local invoke every sample event
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
+SAM_VENV := .tools/sam
+CHECKOV_VENV := .tools/checkov
+SAM := $(SAM_VENV)/bin/sam
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+PIP_FLAGS := -q --disable-pip-version-check
+LINT_PATHS := src tests $(wildcard benchmarks)
+PYTEST_ARGS ?= -n 2
+SAM_LOCAL_ENGINE ?= ../shared/tools/sam-local-engine.sh
+# the Lambda runtime is python3.13: sam build needs that interpreter on PATH (pyenv's 3.13.0, else python3.13)
+PY313_BIN := $(shell d=$$(pyenv prefix 3.13.0 2>/dev/null) && echo "$$d/bin" || { p=$$(command -v python3.13 2>/dev/null) && dirname "$$p"; } || true)
+# SAM and cfn-lint resolve ${AWS::Region}; none of the template checks needs credentials
+AWS_ENV := AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0
+
+VENV_STAMP := $(VENV)/.installed
+SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+.PHONY: help venv tools lint format typecheck cfn unit pytest test demo invoke bench build sam-local clean distclean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# ------------------------------------------------------------------------------------------------ environments
+venv: $(VENV_STAMP) ## .venv with the project and its dev tools (pip install -e '.[dev]')
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]'
+	touch $@
+
+tools: $(SAM_STAMP) $(CHECKOV_STAMP) ## .tools/sam (aws-sam-cli) and .tools/checkov, each in its own venv
+
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) aws-sam-cli==$(SAM_CLI_VERSION)
+	rm -f $(SAM_VENV)/.installed-* && touch $@
+
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install $(PIP_FLAGS) checkov==$(CHECKOV_VERSION)
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $@
+
+# ------------------------------------------------------------------------------------------------ checks
+lint: venv ## ruff check + ruff format --check
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: venv ## ruff format + ruff check --fix
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+typecheck: venv ## mypy --strict on src/ (configured in pyproject.toml)
+	$(BIN)/mypy
+
+cfn: venv tools ## template.yaml: cfn-lint, checkov, sam validate --lint
+	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV) -f template.yaml --framework cloudformation --quiet --compact --skip-download
+	$(AWS_ENV) $(SAM) validate --lint --template-file template.yaml
+
+unit: venv ## unit tests only (pure, no network)
+	$(BIN)/pytest $(PYTEST_ARGS) tests/unit
+
+pytest: venv ## every test tier
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: ## lint, typecheck, template checks, tests (CI: .ci/run)
+	$(MAKE) lint
+	$(MAKE) typecheck
+	$(MAKE) cfn
+	$(MAKE) pytest
+
+# ------------------------------------------------------------------------------------------------ run
+demo: venv ## the embedded emulator run: template deployed into moto, faults injected, watchdogs healing
+	$(BIN)/python -m watchdogs.local.demo
+
+invoke: venv ## invoke one function on one sample event, no Docker: make invoke FN=<logical id> EVENT=events/<file>.json
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function logical id> EVENT=events/<file>.json" >&2; exit 2; }
+	$(BIN)/python -m watchdogs.local.invoke $(FN) $(EVENT)
+
+bench: venv ## benchmarks
+	$(BIN)/python benchmarks/run.py
+
+build: tools ## sam build (python3.13 from pyenv, else python3.13 on PATH)
+	@test -n "$(PY313_BIN)" || { echo "sam build needs python3.13 (pyenv install 3.13.0)" >&2; exit 1; }
+	PATH="$(PY313_BIN):$$PATH" $(AWS_ENV) $(SAM) build
+
+sam-local: venv build ## sam local invoke every sample event (sets up a local container engine first)
+	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) bash $(SAM_LOCAL_ENGINE) setup
+	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) $(BIN)/python -m watchdogs.local.sam_local_check
+
+clean: ## remove build output and caches (keeps .venv and .tools)
+	rm -rf .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
+	find src tests $(wildcard benchmarks) -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean ## also remove .venv and .tools
+	rm -rf $(VENV) .tools

@@ -1,0 +1,26 @@
+"""Athena query watchdog: ``aws.athena`` / ``Athena Query State Change``.
+
+The EventBridge rule delivers only workgroups in scope and the states acted on (FAILED, CANCELLED, SUCCEEDED);
+stuck queries emit no event and come from the sweep. De-duplicated on query id + state + ``sequenceNumber``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from watchdogs.models.events import QueryStateChangeEvent
+from watchdogs.observability import logger, metrics, tracer
+from watchdogs.queries import dedup_key, findings_from_event
+from watchdogs.runtime import handle_event
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_event(event, context, QueryStateChangeEvent, findings_from_event, dedup_key=dedup_key)

@@ -1,0 +1,119 @@
+"""Fault injection into the in-process emulator: one resource misbehaves, everything else runs normally.
+
+moto's state manager moves *every* crawl or query of a kind through the same transitions; a demo needs one raw
+crawler stuck while the curated one finishes. These hooks act on single moto objects:
+
+* :func:`hold_next_crawl` -- the crawler's next crawl stays RUNNING until someone stops it (then it stops normally);
+* :func:`fail_crawl` -- the crawler's current crawl fails now with a given error message;
+* :func:`hold_query` -- one Athena query stays in RUNNING until cancelled;
+* :func:`fail_queries` -- queries whose text contains a marker fail with a given Athena error.
+
+Nothing here touches the product code; the watchdogs see only the emulator's APIs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from watchdogs.local.emulator import ACCOUNT, REGION
+
+#: every crawl/query transition, compressed: how long a normal crawl or query step takes in the demo
+CRAWL_SECONDS = 1.0
+QUERY_STEP_SECONDS = 0.3
+
+
+def compress_clock(crawl_seconds: float = CRAWL_SECONDS, query_step_seconds: float = QUERY_STEP_SECONDS) -> None:
+    """Normal crawls finish after ``crawl_seconds``, queries advance a state every ``query_step_seconds``."""
+    from moto.moto_api import state_manager  # noqa: PLC0415
+
+    state_manager.set_transition("glue::crawl", {"progression": "time", "seconds": crawl_seconds})
+    state_manager.set_transition("athena::execution", {"progression": "time", "seconds": query_step_seconds})
+
+
+def restore_clock() -> None:
+    from moto.moto_api import state_manager  # noqa: PLC0415
+
+    state_manager.unset_transition("glue::crawl")
+    state_manager.unset_transition("athena::execution")
+
+
+def _crawler(name: str) -> Any:
+    from moto.glue.models import glue_backends  # noqa: PLC0415
+
+    return glue_backends[ACCOUNT][REGION].get_crawler(name)
+
+
+def _on_next_crawl(name: str, shape: Any) -> None:
+    """Run ``shape(crawl)`` on the crawler's next crawl, once, right after it starts."""
+    crawler = _crawler(name)
+    cls_start = type(crawler).start_crawler
+
+    def start_once() -> None:
+        cls_start(crawler)
+        shape(crawler.crawls[-1])
+        del crawler.start_crawler  # back to the class's behaviour for later crawls
+
+    crawler.start_crawler = start_once
+
+
+def hold_next_crawl(name: str) -> None:
+    """The crawler's next crawl never completes by itself: RUNNING until StopCrawler (then STOPPING -> stopped)."""
+
+    def hold(crawl: Any) -> None:
+        final = next((nxt for prev, nxt in crawl._transitions if prev == "STOPPING"), "STOPPED")
+        crawl._transitions = [("RUNNING", "RUNNING"), ("STOPPING", final)]
+
+    _on_next_crawl(name, hold)
+
+
+def fail_crawl(name: str, error_message: str) -> None:
+    """The crawler's current crawl fails now with ``error_message`` (Glue's ``LastCrawl.ErrorMessage``)."""
+    from watchdogs.local.moto_ext.glue import set_crawl  # noqa: PLC0415
+
+    set_crawl(name, "FAILED", error_message=error_message)
+
+
+def crawl_count(name: str) -> int:
+    return len(_crawler(name).crawls)
+
+
+def hold_query(query_execution_id: str) -> None:
+    """The query stays RUNNING until StopQueryExecution cancels it."""
+    from moto.athena.models import athena_backends  # noqa: PLC0415
+
+    execution = athena_backends[ACCOUNT][REGION].executions[query_execution_id]
+    execution._transitions = [("QUEUED", "RUNNING"), ("RUNNING", "RUNNING")]
+
+
+def fail_queries(marker: str, *, error_message: str, error_category: int = 2, error_type: int = 1000) -> None:
+    """Every query started from now on whose text contains ``marker`` fails with this Athena error
+    (category 2 = USER: not retryable) once it has run one step."""
+    from moto.athena.models import AthenaBackend, athena_backends  # noqa: PLC0415
+
+    from watchdogs.local.moto_ext.athena import set_query_execution  # noqa: PLC0415
+
+    backend = athena_backends[ACCOUNT][REGION]
+    original = AthenaBackend.start_query_execution
+
+    def start(*args: Any, **kwargs: Any) -> Any:
+        exec_id = original(backend, *args, **kwargs)
+        execution = backend.executions[exec_id]
+        if marker in (execution.query or ""):
+            execution._transitions = [("QUEUED", "RUNNING"), ("RUNNING", "FAILED")]
+            set_query_execution(
+                exec_id,
+                error_category=error_category,
+                error_type=error_type,
+                error_message=error_message,
+                retryable=False,
+                state_change_reason=error_message,
+            )
+        return exec_id
+
+    backend.start_query_execution = start  # type: ignore[method-assign]
+
+
+def clear_query_faults() -> None:
+    from moto.athena.models import athena_backends  # noqa: PLC0415
+
+    athena_backends[ACCOUNT][REGION].__dict__.pop("start_query_execution", None)

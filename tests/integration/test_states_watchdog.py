@@ -1,0 +1,479 @@
+"""The Step Functions watchdog against moto running the runbook's pipeline for real.
+
+Moto executes the pipeline state machine (its aws-sdk Glue / Athena / DynamoDB tasks call the same in-process
+emulator), so a crawler or query held by moto's state manager really stalls a run in its wait loop. The tests hand
+the watchdog the STUCK finding the sweep would produce, and the status-change events through the Lambda handler.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support.aws import ApiCalls, Subscriber, load_event
+from watchdogs.actions import STOP_ERROR
+from watchdogs.local.lakehouse import Lakehouse, LakehouseNames, provision_lakehouse
+from watchdogs.local.moto_ext import stepfunctions as sfn_ext
+from watchdogs.models.domain import Condition, Finding, ResourceType
+
+pytestmark = pytest.mark.integration
+
+HOLD = {"progression": "manual", "times": 10**9}
+RELEASE = {"progression": "immediate"}
+INCIDENT_TABLE = "watchdogs-test-incidents"
+RAW_LOOP = {"WaitForRawCrawler", "GetRawCrawlerState", "IsRawCrawlerDone"}
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def lakehouse(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Lakehouse]:
+    """The runbook's lakehouse in the emulator, with moto's state-machine interpreter on."""
+    from moto.moto_api import state_manager
+
+    from watchdogs.runtime import reset_runtime
+
+    for key, value in {
+        "EXECUTION_STUCK_SECONDS": "1",
+        "CRAWLER_STUCK_SECONDS": "1",
+        "QUERY_STUCK_SECONDS": "1",
+        "BUDGET_MAX_ACTIONS": "5",
+    }.items():
+        monkeypatch.setenv(key, value)
+    reset_runtime()
+    previous = sfn_ext.execution_simulation(True)
+    state_manager.set_transition(model_name="glue::crawl", transition=RELEASE)
+    state_manager.set_transition(model_name="athena::execution", transition=RELEASE)
+    try:
+        yield provision_lakehouse(boto3.Session(), LakehouseNames(env="sandbox"))
+    finally:
+        sfn_ext.stop_running_executions()
+        state_manager.unset_transition("glue::crawl")
+        state_manager.unset_transition("athena::execution")
+        sfn_ext.execution_simulation(previous)
+
+
+@pytest.fixture
+def sfn() -> Any:
+    return boto3.client("stepfunctions")
+
+
+def hold(model: str) -> None:
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition(model_name=model, transition=HOLD)
+
+
+def release(model: str) -> None:
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition(model_name=model, transition=RELEASE)
+
+
+def current_state(sfn: Any, arn: str) -> str | None:
+    for event in sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=5)["events"]:
+        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
+        if details:
+            return str(details["name"])
+    return None
+
+
+def status_of(sfn: Any, arn: str) -> str:
+    return str(sfn.describe_execution(executionArn=arn)["status"])
+
+
+def stuck_finding(arn: str, machine: str) -> Finding:
+    """The finding the sweep produces for a run RUNNING past its threshold."""
+    return Finding(
+        resource_type=ResourceType.EXECUTION,
+        resource_id=arn,
+        condition=Condition.STUCK,
+        source="sweep",
+        observed_at=datetime.now(UTC),
+        scope_key=machine,
+        facts={"status": "RUNNING", "state_machine_arn": machine, "running_seconds": 5, "threshold_seconds": 1},
+    )
+
+
+def handle(finding: Finding) -> Any:
+    from watchdogs.runtime import runtime
+
+    return runtime().engine.handle(finding)
+
+
+def status_event(arn: str, status: str, *, event_id: str, redrive_count: int = 0) -> dict[str, Any]:
+    sample = {"SUCCEEDED": "succeeded", "FAILED": "failed", "ABORTED": "aborted", "TIMED_OUT": "timed-out"}[status]
+    event = load_event(f"stepfunctions-execution-{sample}")
+    machine = arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+    event["id"] = event_id
+    event["resources"] = [arn]
+    event["detail"].update(
+        {"executionArn": arn, "stateMachineArn": machine, "name": arn.rsplit(":", 1)[-1], "redriveCount": redrive_count}
+    )
+    return event
+
+
+def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from watchdogs.handlers.states import lambda_handler
+
+    result: dict[str, Any] = lambda_handler(event, context)
+    return result
+
+
+def incident_items(arn: str) -> list[dict[str, Any]]:
+    ddb = boto3.client("dynamodb")
+    items = ddb.query(
+        TableName=INCIDENT_TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"RES#execution#{arn}"}},
+    )["Items"]
+    from boto3.dynamodb.types import TypeDeserializer
+
+    plain = TypeDeserializer()
+    return [{k: plain.deserialize(v) for k, v in item.items()} for item in items]
+
+
+def metadata_rows(names: LakehouseNames) -> list[dict[str, Any]]:
+    items = boto3.client("dynamodb").scan(TableName=names.metadata_table)["Items"]
+    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
+
+
+def service_calls(api_calls: ApiCalls, *services: str) -> dict[str, int]:
+    return {k: v for k, v in sorted(api_calls.calls.items()) if k.split(".", 1)[0] in services}
+
+
+# ------------------------------------------------------------------------------------------------ stuck
+def test_stuck_on_raw_crawler_is_healed_and_the_same_run_completes(
+    lakehouse: Lakehouse, sfn: Any, api_calls: ApiCalls, subscriber: Subscriber, lambda_context: Any
+) -> None:
+    # Given a pipeline run whose raw crawler is held RUNNING: the run really loops in WaitForRawCrawler
+    hold("glue::crawl")
+    arn = lakehouse.start_pipeline(sfn, "run-stuck-crawler")
+    wait_until(lambda: current_state(sfn, arn) in RAW_LOOP, what="the raw crawler wait loop")
+    time.sleep(1.2)  # past the (compressed) crawler and execution thresholds
+    raw = lakehouse.names.crawler("raw")
+    glue = boto3.client("glue")
+    api_calls.reset()
+
+    # When the sweep's STUCK finding reaches the watchdog
+    first = handle(stuck_finding(arn, lakehouse.state_machine_arn))
+
+    # Then it finds the crawler wait in the newest history and hands the crawler to the crawler remediation
+    assert first.outcome == "wait"
+    [crawler_result] = first.delegated
+    assert crawler_result.resource == f"crawler#{raw}"
+    assert crawler_result.actions == ["stop_crawler:stopping"]
+    assert glue.get_crawler(Name=raw)["Crawler"]["State"] == "STOPPING"
+    assert status_of(sfn, arn) == "RUNNING"  # the run is not touched
+    assert service_calls(api_calls, "stepfunctions", "glue", "athena") == {
+        "glue.GetCrawler": 1,
+        "glue.GetTags": 1,
+        "glue.StopCrawler": 1,
+        "stepfunctions.DescribeExecution": 1,
+        "stepfunctions.GetExecutionHistory": 1,
+    }
+    assert api_calls.calls["stepfunctions.GetExecutionHistory"] == 1
+    round_one = api_calls.total
+    assert round_one <= 13
+
+    # When the stop completes (the crawler is READY with a CANCELLED crawl: the run keeps waiting) and the next
+    # sweep comes
+    release("glue::crawl")
+    wait_until(lambda: glue.get_crawler(Name=raw)["Crawler"]["State"] == "READY", what="crawler READY")
+    time.sleep(1.5)
+    assert status_of(sfn, arn) == "RUNNING"
+    assert current_state(sfn, arn) in RAW_LOOP
+    api_calls.reset()
+    second = handle(stuck_finding(arn, lakehouse.state_machine_arn))
+
+    # Then the crawler remediation restarts the crawler, and the same run completes without being stopped
+    assert second.delegated[0].actions == ["start_crawler:started"]
+    assert service_calls(api_calls, "stepfunctions", "glue", "athena") == {
+        "glue.GetCrawler": 1,
+        "glue.GetTags": 1,
+        "glue.StartCrawler": 1,
+        "stepfunctions.DescribeExecution": 1,
+        "stepfunctions.GetExecutionHistory": 1,
+    }
+    wait_until(lambda: status_of(sfn, arn) == "SUCCEEDED", timeout=30, what="the run to succeed")
+    described = sfn.describe_execution(executionArn=arn)
+    assert "error" not in described
+    assert [row["status"] for row in metadata_rows(lakehouse.names)] == ["SUCCEEDED"]  # the pipeline's own write
+
+    # When its SUCCEEDED event arrives
+    api_calls.reset()
+    subscriber.messages()
+    result = invoke(status_event(arn, "SUCCEEDED", event_id="evt-succeeded-1"), lambda_context)
+
+    # Then the execution's incident is resolved with its time to recover, costing no Step Functions call
+    assert result["results"][0]["outcome"] == "resolved"
+    [closed] = [i for i in incident_items(arn) if i["sk"].startswith("HIST#STUCK")]
+    assert closed["status"] == "resolved"
+    assert float(closed["time_to_recover_seconds"]) > 0
+    assert api_calls.of("stepfunctions") == 0
+    events = [m["Body"]["event"] for m in subscriber.messages()]
+    assert events == ["resolved"]
+
+
+def test_stuck_on_athena_cancels_the_runs_query_and_the_run_completes(
+    lakehouse: Lakehouse, sfn: Any, api_calls: ApiCalls
+) -> None:
+    # Given a run whose dbt staging query is held QUEUED in the pipeline workgroup
+    hold("athena::execution")
+    arn = lakehouse.start_pipeline(sfn, "run-stuck-query")
+    staging = {"WaitForDbtStaging", "CheckDbtStaging", "IsDbtStagingDone"}
+    wait_until(lambda: current_state(sfn, arn) in staging, what="the dbt staging poll loop")
+    time.sleep(1.2)
+    athena = boto3.client("athena")
+    [query_id] = athena.list_query_executions(WorkGroup=lakehouse.names.pipeline_workgroup)["QueryExecutionIds"]
+    api_calls.reset()
+
+    # When the STUCK finding reaches the watchdog
+    result = handle(stuck_finding(arn, lakehouse.state_machine_arn))
+
+    # Then the run's own stuck query is cancelled through the query remediation; the run is not stopped
+    assert result.outcome == "wait"
+    assert [(d.resource, d.actions) for d in result.delegated] == [(f"query#{query_id}", ["stop_query:cancelled"])]
+    assert athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
+    assert service_calls(api_calls, "stepfunctions", "athena") == {
+        "athena.BatchGetQueryExecution": 1,
+        "athena.GetQueryExecution": 1,
+        "athena.ListQueryExecutions": 1,
+        "athena.StopQueryExecution": 1,
+        "stepfunctions.DescribeExecution": 1,
+        "stepfunctions.GetExecutionHistory": 1,
+    }
+
+    # When Athena runs queries again, the pipeline re-submits the cancelled model and finishes
+    release("athena::execution")
+    wait_until(lambda: status_of(sfn, arn) == "SUCCEEDED", timeout=30, what="the run to succeed")
+    assert [row["status"] for row in metadata_rows(lakehouse.names)] == ["SUCCEEDED"]
+
+
+def upstream_machine(lakehouse: Lakehouse, sfn: Any, name: str) -> str:
+    """An in-scope pipeline that records its start, then waits on an upstream signal nothing can heal."""
+    names = lakehouse.names
+    definition = {
+        "StartAt": "RecordPipelineStart",
+        "States": {
+            "RecordPipelineStart": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:putItem",
+                "Parameters": {
+                    "TableName": names.metadata_table,
+                    "Item": {
+                        "pipeline_name": {"S": "upstream"},
+                        "execution_date": {"S.$": "$$.Execution.StartTime"},
+                        "status": {"S": "RUNNING"},
+                        "execution_arn": {"S.$": "$$.Execution.Id"},
+                    },
+                },
+                "ResultPath": None,
+                "Next": "AwaitUpstreamSignal",
+            },
+            "AwaitUpstreamSignal": {"Type": "Wait", "Seconds": 3600, "End": True},
+        },
+    }
+    return str(
+        sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=names.role_arn)[
+            "stateMachineArn"
+        ]
+    )
+
+
+def test_stuck_on_something_else_is_stopped_once_and_its_echo_ignored(
+    lakehouse: Lakehouse, sfn: Any, api_calls: ApiCalls, subscriber: Subscriber, lambda_context: Any
+) -> None:
+    # Given an in-scope run waiting on something no remediation can heal, its metadata row RUNNING
+    machine = upstream_machine(lakehouse, sfn, "lakehouse-mvp-sandbox-upstream-pipeline")
+    arn = sfn.start_execution(stateMachineArn=machine, name="run-upstream")["executionArn"]
+    wait_until(lambda: current_state(sfn, arn) == "AwaitUpstreamSignal", what="the wait state")
+    time.sleep(1.2)  # past the (compressed) execution threshold
+    assert [row["status"] for row in metadata_rows(lakehouse.names)] == ["RUNNING"]
+    api_calls.reset()
+    subscriber.messages()
+
+    # When the STUCK finding reaches the watchdog
+    result = handle(stuck_finding(arn, machine))
+
+    # Then the run is force-stopped with the watchdog's marker, and its metadata row finalised as ABORTED
+    assert result.actions == ["stop_execution:stopped", "reconcile_metadata:reconciled"]
+    described = sfn.describe_execution(executionArn=arn)
+    assert (described["status"], described["error"]) == ("ABORTED", STOP_ERROR)
+    assert "Stopped by lakehouse-watchdogs" in described["cause"]
+    [row] = metadata_rows(lakehouse.names)
+    assert (row["status"], row["reconciled_by"]) == ("ABORTED", "lakehouse-watchdogs")
+    assert row["error"].startswith(STOP_ERROR)
+    assert service_calls(api_calls, "stepfunctions", "dynamodb") == {
+        "dynamodb.PutItem": 1,  # the incident's final record (timeline, lease released)
+        "dynamodb.Query": 2,  # the incident partition + the metadata row on status-index
+        "dynamodb.TransactWriteItems": 1,  # incident claim + budget
+        "dynamodb.UpdateItem": 1,  # the reconciliation
+        "stepfunctions.DescribeExecution": 1,
+        "stepfunctions.GetExecutionHistory": 1,
+        "stepfunctions.ListTagsForResource": 1,  # opt-out tag, read only because it is about to act
+        "stepfunctions.StopExecution": 1,
+    }
+    [stuck] = [i for i in incident_items(arn) if i["sk"] == "CUR#STUCK"]
+    assert (stuck["status"], stuck["classification"]) == ("remediated", "stuck")
+    assert [m["Body"]["event"] for m in subscriber.messages()] == ["act"]
+
+    # When the ABORTED event of our own stop arrives (twice)
+    api_calls.reset()
+    echo = status_event(arn, "ABORTED", event_id="evt-aborted-1")
+    first = invoke(echo, lambda_context)
+    echo_calls = dict(api_calls.calls)
+    api_calls.reset()
+    again = invoke(echo, lambda_context)
+
+    # Then it opens no incident, notifies nobody, changes nothing; the duplicate costs one DynamoDB call
+    assert first["results"][0]["outcome"] == "ignored"
+    assert again.get("duplicate") is True
+    assert api_calls.calls == {"dynamodb.PutItem": 1}  # the idempotency record's conditional put
+    assert not [i for i in incident_items(arn) if i["sk"].startswith("CUR#FAILED")]
+    assert subscriber.messages() == []
+    assert echo_calls == {
+        "dynamodb.PutItem": 1,  # idempotency: in progress
+        "dynamodb.Query": 1,  # the execution's incidents
+        "dynamodb.UpdateItem": 1,  # idempotency: completed
+        "stepfunctions.DescribeExecution": 1,  # error == the watchdog's marker: no history needed
+    }
+    [row] = metadata_rows(lakehouse.names)
+    assert row["status"] == "ABORTED"  # reconciled exactly once
+
+
+# ------------------------------------------------------------------------------------------------ failed
+def test_transient_failure_is_redriven_and_the_run_completes(
+    lakehouse: Lakehouse, sfn: Any, api_calls: ApiCalls, subscriber: Subscriber, lambda_context: Any
+) -> None:
+    # Given the raw crawler already busy (a scheduled crawl), so StartRawCrawler fails with CrawlerRunningException
+    hold("glue::crawl")
+    boto3.client("glue").start_crawler(Name=lakehouse.names.crawler("raw"))
+    arn = lakehouse.start_pipeline(sfn, "run-transient")
+    wait_until(lambda: status_of(sfn, arn) == "FAILED", what="the run to fail")
+    assert sfn.describe_execution(executionArn=arn)["error"] == "Glue.CrawlerRunningException"
+    release("glue::crawl")  # the busy crawl finishes
+    api_calls.reset()
+    subscriber.messages()
+
+    # When the FAILED event arrives
+    result = invoke(status_event(arn, "FAILED", event_id="evt-failed-transient"), lambda_context)
+
+    # Then it is classified transient and redriven from the failed state; the metadata row is left RUNNING
+    [handled] = result["results"]
+    assert handled["actions"] == ["redrive_execution:redriven"]
+    [failed] = [i for i in incident_items(arn) if i["sk"] == "CUR#FAILED"]
+    assert (failed["classification"], failed["status"], failed["pending_step"]) == (
+        "transient",
+        "remediating",
+        "await_redrive",
+    )
+    assert service_calls(api_calls, "stepfunctions") == {
+        "stepfunctions.DescribeExecution": 1,
+        "stepfunctions.GetExecutionHistory": 1,
+        "stepfunctions.ListTagsForResource": 1,
+        "stepfunctions.RedriveExecution": 1,
+    }
+    wait_until(lambda: status_of(sfn, arn) == "SUCCEEDED", timeout=30, what="the redriven run to succeed")
+    assert sfn.describe_execution(executionArn=arn)["redriveCount"] == 1
+    assert [row["status"] for row in metadata_rows(lakehouse.names)] == ["SUCCEEDED"]
+
+    # When its SUCCEEDED event arrives, the FAILED incident resolves
+    invoke(status_event(arn, "SUCCEEDED", event_id="evt-succeeded-redriven", redrive_count=1), lambda_context)
+    assert not [i for i in incident_items(arn) if i["sk"].startswith("CUR#")]
+    assert [m["Body"]["event"] for m in subscriber.messages()] == ["act", "resolved"]
+
+
+def test_data_quality_failure_notifies_owners_reconciles_once_never_retries(
+    lakehouse: Lakehouse, sfn: Any, api_calls: ApiCalls, subscriber: Subscriber, lambda_context: Any
+) -> None:
+    from watchdogs.local.moto_ext.athena import set_query_execution
+
+    # Given a run whose dbt tests query fails (the data-quality step)
+    hold("athena::execution")
+    arn = lakehouse.start_pipeline(sfn, "run-dq")
+    for step in ("Staging", "Marts"):  # let the models run
+        wait_until(lambda s=step: current_state(sfn, arn) == f"CheckDbt{s}" or _ran(sfn, arn, s), what=step)
+        _finish_newest_query(lakehouse, "SUCCEEDED")
+    wait_until(lambda: current_state(sfn, arn) in {"WaitForDbtTests", "CheckDbtTests"}, what="the dbt tests step")
+    tests_query = _newest_query(lakehouse)
+    set_query_execution(tests_query, state="FAILED", error_category=2, error_type=1, error_message="3 tests failed")
+    wait_until(lambda: status_of(sfn, arn) == "FAILED", what="the run to fail")
+    api_calls.reset()
+    subscriber.messages()
+
+    # When the FAILED event arrives, then again (a duplicate delivery with another id)
+    result = invoke(status_event(arn, "FAILED", event_id="evt-failed-dq"), lambda_context)
+    again = invoke(status_event(arn, "FAILED", event_id="evt-failed-dq-bis"), lambda_context)
+
+    # Then data owners are notified (data-quality), nothing is redriven, the metadata row is FAILED exactly once
+    [handled] = result["results"]
+    assert handled["actions"] == ["reconcile_metadata:reconciled"]
+    assert again.get("duplicate") is True
+    [failed] = [i for i in incident_items(arn) if i["sk"] == "CUR#FAILED"]
+    assert (failed["classification"], failed["status"]) == ("data-quality", "open")
+    assert failed["facts"]["audience"] == "data-owners"
+    assert failed["facts"]["failed_state"] == "DbtTestsFailed"
+    [row] = metadata_rows(lakehouse.names)
+    assert (row["status"], row["reconciled_by"]) == ("FAILED", "lakehouse-watchdogs")
+    assert "Dbt.TestsFailed" in row["error"]
+    assert "stepfunctions.RedriveExecution" not in api_calls.calls
+    assert api_calls.calls["dynamodb.UpdateItem"] == 2  # the reconciliation + the idempotency record
+    messages = subscriber.messages()
+    assert [(m["Body"]["event"], m["Body"]["classification"]) for m in messages] == [("notify", "data-quality")]
+    assert sfn.describe_execution(executionArn=arn)["status"] == "FAILED"
+
+
+def _ran(sfn: Any, arn: str, step: str) -> bool:
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    return any((e.get("stateEnteredEventDetails") or {}).get("name") == f"CheckDbt{step}" for e in events)
+
+
+def _newest_query(lakehouse: Lakehouse) -> str:
+    from moto.athena.models import athena_backends
+
+    executions = athena_backends["123456789012"]["us-east-1"].executions
+    return str(max(executions.values(), key=lambda e: e.start_time).id)
+
+
+def _finish_newest_query(lakehouse: Lakehouse, state: str) -> None:
+    from watchdogs.local.moto_ext.athena import set_query_execution
+
+    set_query_execution(_newest_query(lakehouse), state=state)
+
+
+def test_out_of_scope_state_machine_is_untouched(
+    lakehouse: Lakehouse, sfn: Any, api_calls: ApiCalls, subscriber: Subscriber, lambda_context: Any
+) -> None:
+    # Given another team's failed pipeline
+    machine = upstream_machine(lakehouse, sfn, "otherteam-data-pipeline")
+    arn = sfn.start_execution(stateMachineArn=machine, name="run-other")["executionArn"]
+    wait_until(lambda: current_state(sfn, arn) == "AwaitUpstreamSignal", what="the wait state")
+    api_calls.reset()
+    subscriber.messages()
+
+    # When its FAILED event and a STUCK finding reach the watchdog
+    result = invoke(status_event(arn, "FAILED", event_id="evt-other"), lambda_context)
+    stuck = handle(stuck_finding(arn, machine))
+
+    # Then nothing is read or changed in Step Functions, no incident, no message
+    assert result["results"][0]["outcome"] == "out-of-scope"
+    assert stuck.outcome == "out-of-scope"
+    assert api_calls.of("stepfunctions") == 0
+    assert status_of(sfn, arn) == "RUNNING"
+    assert incident_items(arn) == []
+    assert subscriber.messages() == []

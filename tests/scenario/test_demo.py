@@ -1,0 +1,144 @@
+"""The template deployed into the emulator, events routed through the *deployed* rules: ``make demo``'s machinery.
+
+A template/code mismatch (an environment variable name, a key schema, a missing rule or handler path) fails here,
+because nothing below reads the template's intent: functions, environments and rules are read back from the
+emulator after CloudFormation created them, and the handlers run with exactly that environment.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.aws import load_event
+from watchdogs.local.demo import DEMO_PARAMETERS, SCENARIOS, STACK, Demo, main
+from watchdogs.local.emulator import TEMPLATE, Emulator
+from watchdogs.local.router import Router, resolve_handler
+from watchdogs.settings import load_settings
+
+pytestmark = pytest.mark.scenario
+
+FUNCTIONS = {
+    "GlueCrawlerWatchdogFunction",
+    "AthenaQueryWatchdogFunction",
+    "StepFunctionsWatchdogFunction",
+    "SweepFunction",
+}
+
+
+def test_template_deploys_with_functions_rules_and_valid_settings(emulator: Emulator) -> None:
+    # Given the watchdogs' template
+    # When it is SAM-translated and created as a CloudFormation stack in the emulator
+    deployment = emulator.deploy(TEMPLATE, DEMO_PARAMETERS, stack_name=STACK)
+
+    # Then the four functions exist with importable handlers and an environment the settings model accepts
+    assert set(deployment.functions) == FUNCTIONS
+    for function in deployment.functions.values():
+        assert callable(resolve_handler(function.handler)), function.handler
+        settings = load_settings(function.environment)
+        assert settings.mode.value == "remediate"
+        assert settings.crawler_stuck_seconds == int(DEMO_PARAMETERS["CrawlerStuckSeconds"])
+    # and every table and topic the environment names was created by the stack
+    env = deployment.functions["SweepFunction"].environment
+    tables = emulator.client("dynamodb").list_tables()["TableNames"]
+    assert env["INCIDENT_TABLE"] in tables
+    assert env["IDEMPOTENCY_TABLE"] in tables
+    topics = [t["TopicArn"] for t in emulator.client("sns").list_topics()["Topics"]]
+    assert env["ALERT_TOPIC_ARN"] in topics
+    # and each event source has a rule targeting its function; the sweep has a schedule
+    targets = {
+        rule.logical_id: {f.logical_id for f in Router(deployment, emulator.endpoint).targets(rule)}
+        for rule in deployment.rules
+    }
+    assert {frozenset(t) for t in targets.values()} == {frozenset({name}) for name in FUNCTIONS}
+    assert any(rule.schedule for rule in deployment.rules)
+
+
+@pytest.mark.parametrize(
+    ("sample", "function"),
+    [
+        ("glue-crawler-failed-access-denied", "GlueCrawlerWatchdogFunction"),
+        ("athena-query-failed-user-sql-error", "AthenaQueryWatchdogFunction"),
+        ("stepfunctions-execution-failed", "StepFunctionsWatchdogFunction"),
+    ],
+)
+def test_deployed_rules_route_events_to_their_function_only(emulator: Emulator, sample: str, function: str) -> None:
+    # Given the deployed rules
+    deployment = emulator.deploy(TEMPLATE, DEMO_PARAMETERS, stack_name=STACK)
+    router = Router(deployment, emulator.endpoint)
+    event = load_event(sample)
+
+    # When an in-scope event and its out-of-scope twin are matched against them
+    targets = {f.logical_id for rule in router.matching_rules(event) for f in router.targets(rule)}
+    twin = _out_of_scope(event)
+    twin_targets = [rule.logical_id for rule in router.matching_rules(twin)]
+
+    # Then only the event's own function is targeted, and nothing for a resource outside the scope
+    assert targets == {function}
+    assert twin_targets == []
+
+
+def _out_of_scope(event: dict[str, Any]) -> dict[str, Any]:
+    detail = dict(event["detail"])
+    if "crawlerName" in detail:
+        detail["crawlerName"] = "otherteam-raw-crawler"
+    if "workgroupName" in detail:
+        detail["workgroupName"] = "otherteam-workgroup"
+    if "stateMachineArn" in detail:
+        detail["stateMachineArn"] = detail["stateMachineArn"].replace("lakehouse-mvp-sandbox-", "otherteam-")
+    return {**event, "detail": detail}
+
+
+def test_demo_plays_every_scenario_through_the_deployed_rules(emulator: Emulator, tmp_path: Path) -> None:
+    # Given the demo on the embedded emulator
+    out = io.StringIO()
+    demo = Demo(out, emulator=emulator, log_path=tmp_path / "handlers.log")
+
+    # When it plays every scenario
+    code = demo.run()
+
+    # Then every scenario turned out as the runbook says and the run exits 0
+    text = out.getvalue()
+    failed = {p.scenario.key: [c for c in p.checks if not c.ok] for p in demo.played if not p.passed}
+    assert code == 0, f"{failed}\n{text[-4000:]}"
+    assert [p.scenario.key for p in demo.played] == [s.key for s in SCENARIOS]
+    # and the handlers ran only through rules: every delivery went to a deployed function, none failed
+    assert demo.router is not None
+    assert demo.router.deliveries
+    assert all(d.error is None for d in demo.router.deliveries), [d.error for d in demo.router.deliveries if d.error]
+    # and the report shows the timeline, the incident table and the subscriber's notifications
+    assert "Timeline" in text
+    assert "Incident table" in text
+    assert f"Notifications received by the subscriber (SQS demo-alert-subscriber): {len(demo.notifications)}" in text
+    assert demo.notifications
+    statuses = {(i.resource_type.value, i.condition.value): i.status.value for i in demo.incidents()}
+    assert statuses[("crawler", "STUCK")] == "resolved"
+    assert statuses[("query", "STUCK")] == "resolved"
+    assert ("execution", "FAILED") in statuses
+
+
+def test_a_broken_scenario_makes_the_demo_fail(emulator: Emulator, tmp_path: Path) -> None:
+    # Given the AccessDenied scenario, sabotaged: the crawler is tagged to opt out of the watchdogs
+    out = io.StringIO()
+    demo = Demo(out, emulator=emulator, only=["access-denied"], sabotage={"access-denied"}, log_path=tmp_path / "l")
+
+    # When the demo runs it
+    code = demo.run()
+
+    # Then the expected escalation did not happen, the demo says so and exits non-zero
+    assert code == 1
+    assert "DEMO FAILED: access-denied" in out.getvalue()
+    assert demo.incident("crawler", "lakehouse-sandbox-processed-crawler", "FAILED") is None
+    assert not demo.notifications_for("lakehouse-sandbox-processed-crawler")
+    # and the same scenario unsabotaged passes (the failure above is the sabotage, not the scenario)
+    again = Demo(io.StringIO(), emulator=emulator, only=["access-denied"], log_path=tmp_path / "l2")
+    assert again.run() == 0
+
+
+def test_cli_rejects_unknown_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a scenario name the demo does not know / When the CLI is asked to play it / Then it exits 2 first
+    assert main(["--only", "no-such-scenario"]) == 2
+    assert "unknown scenario(s): no-such-scenario" in capsys.readouterr().out
