@@ -17,6 +17,9 @@ CHECKOV_VENV := .tools/checkov
 SAM := $(SAM_VENV)/bin/sam
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 PIP_FLAGS := -q --disable-pip-version-check
+# this machine's pip config names local index directories that do not exist for most packages; pip warns about
+# each one even with -q. Drop exactly those lines, keep every other warning and error.
+PIP_NOISE := 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 LINT_PATHS := src tests $(wildcard benchmarks)
 PYTEST_ARGS ?= -n 2
 SAM_LOCAL_ENGINE ?= ../shared/tools/sam-local-engine.sh
@@ -39,19 +42,19 @@ venv: $(VENV_STAMP) ## .venv with the project and its dev tools (pip install -e 
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]' $(PIP_NOISE)
 	touch $@
 
 tools: $(SAM_STAMP) $(CHECKOV_STAMP) ## .tools/sam (aws-sam-cli) and .tools/checkov, each in its own venv
 
 $(SAM_STAMP):
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) aws-sam-cli==$(SAM_CLI_VERSION)
+	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) aws-sam-cli==$(SAM_CLI_VERSION) $(PIP_NOISE)
 	rm -f $(SAM_VENV)/.installed-* && touch $@
 
 $(CHECKOV_STAMP):
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install $(PIP_FLAGS) checkov==$(CHECKOV_VERSION)
+	$(CHECKOV_VENV)/bin/python -m pip install $(PIP_FLAGS) checkov==$(CHECKOV_VERSION) $(PIP_NOISE)
 	rm -f $(CHECKOV_VENV)/.installed-* && touch $@
 
 # ------------------------------------------------------------------------------------------------ checks

@@ -464,6 +464,16 @@ def decide_stuck(
         return _ignore(f"Execution {name} no longer exists.", "gone")
     if status == "SUCCEEDED":
         return decide_recovered(finding)
+    if status != "RUNNING" and incident is not None:
+        # no longer stuck: stopped by the watchdog's last resort, or ended on its own (a failure is triaged by
+        # its status-change handling under its own FAILED incident) - the STUCK incident must not stay open
+        how = "after the watchdog stopped it (last resort)" if incident.has_action("stop_execution") else "on its own"
+        return Decision(
+            outcome=Outcome.RESOLVE,
+            summary=f"Execution {name} is no longer stuck: it ended {status} {how}.",
+            classification="ended",
+            resolves=[Condition.STUCK],
+        )
     if status != "RUNNING":
         return _ignore(f"Execution {name} already ended {status}: its status-change handling applies.", "ended")
     running = facts.get("running_seconds", finding.facts.get("running_seconds"))

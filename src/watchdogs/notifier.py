@@ -6,8 +6,8 @@ One message per incident transition (never one per duplicate event). Bodies (``M
 * ``sqs`` / ``lambda``: the full incident JSON for machines;
 * ``https``: the AWS Chatbot custom-notification schema (Slack / Teams / Chime via Chatbot or a webhook).
 
-Message attributes ``severity``, ``resource_type``, ``outcome``, ``status``, ``environment`` and
-``incident_id`` serve subscription filter policies; ``incident_id`` (also Chatbot's ``threadId``) is the
+Message attributes ``severity``, ``resource_type``, ``outcome``, ``status``, ``environment``, ``condition``,
+``classification`` (e.g. ``data-quality`` for data owners) and ``incident_id`` serve subscription filter policies; ``incident_id`` (also Chatbot's ``threadId``) is the
 stable key that lets chat threads and pager de-duplication group the updates of one incident.
 """
 
@@ -160,6 +160,8 @@ class Notifier:
             "status": incident.status.value,
             "environment": incident.environment or "unknown",
             "incident_id": incident.incident_id,
+            "classification": incident.classification,
+            "condition": incident.condition.value,
         }
         return {
             "TopicArn": self.topic_arn,

@@ -356,6 +356,10 @@ def test_stuck_execution_is_found_and_stopped(lakehouse: dict[str, Any], subscri
     # Then it is not mistaken for a lost failure: only the incident is resumed
     assert [i.kind for i in again.items] == ["resume"]
     assert stuck not in {i.resource.split("#", 1)[1] for i in again.items if i.kind == "lost-failure"}
+    # And the stuck incident is closed: the run is no longer stuck, nothing stays open to be resumed forever
+    assert active(ResourceType.EXECUTION, stuck) == {}
+    assert outcomes(subscriber) == [(stuck, "STUCK", "resolved")]
+    assert [i.kind for i in sweep().items] == []
 
 
 def test_lost_execution_failure_is_found_once(lakehouse: dict[str, Any], subscriber: Subscriber) -> None:

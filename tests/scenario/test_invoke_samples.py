@@ -51,7 +51,7 @@ def test_every_sample_event_is_accepted_by_the_function_its_rule_targets(emulato
                 rules = router.matching_rules(event)
             functions = {f.logical_id: (rule, f) for rule in rules for f in router.targets(rule)}
             if len(functions) != 1:
-                problems.append(f"{path.name}: targeted by {sorted(functions) or 'no function'}")
+                problems.append(f"{path.name}: targeted by {sorted(functions) or 'no deployed rule'}")
                 continue
             rule, function = next(iter(functions.values()))
             delivery = router.invoke(function, event, rule=rule.logical_id)

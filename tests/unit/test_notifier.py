@@ -61,6 +61,8 @@ def test_one_message_carries_a_body_per_protocol_and_filter_attributes() -> None
         "status": "remediated",
         "environment": "sandbox",
         "incident_id": "7d1c6f0e-0000-4000-8000-000000000001",
+        "classification": "stuck-query",
+        "condition": "STUCK",
     }
 
 

@@ -14,8 +14,10 @@
 4. prints, as it goes and at the end, the timeline (detected -> acted -> resolved), the incident table and the
    notifications the subscriber received, and exits 1 if any scenario's expected outcome did not happen.
 
-``--break SCENARIO`` (or ``WATCHDOGS_DEMO_BREAK``) sabotages one scenario -- its resource is tagged with the
-opt-out tag, so the watchdogs must leave it alone -- to show (and test) that a broken outcome fails the run.
+``--break SCENARIO`` (or ``WATCHDOGS_DEMO_BREAK=SCENARIO``) sabotages one scenario: the emulator denies the watchdogs
+the one permission its remediation needs (``glue:StopCrawler``, ``athena:StopQueryExecution``, ``sns:Publish``,
+``dynamodb:UpdateItem`` on the metadata table, ``glue:StartCrawler``), as a broken IAM policy would. The expected
+outcome then does not happen and the run exits 1: the demo doubles as an end-to-end check, and this shows it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
     from watchdogs.local.router import ApiCallMeter, Delivery, Router
 
 STACK = "lakehouse-watchdogs-sandbox"
-OPT_OUT_TAG = "watchdogs:opt-out"
 
 #: template parameters of the demo deployment: the runbook's sandbox names, remediate mode, a compressed clock
 DEMO_PARAMETERS: dict[str, str] = {
@@ -95,8 +96,8 @@ class Scenario:
     settled: Callable[[Demo, dict[str, Any]], bool]
     check: Callable[[Demo, dict[str, Any]], list[Check]]
     timeout: float = 20.0
-    #: the resource the ``--break`` sabotage tags with the opt-out tag: (kind, name)
-    sabotage: Callable[[Demo], None] | None = None
+    #: ``--break``: the permission the emulator denies the watchdogs, as (service, operation)
+    sabotage: tuple[str, str] | None = None
     #: turn one observed event into what is delivered (the duplicate storm)
     amplify: Callable[[Demo, dict[str, Any], dict[str, Any]], list[dict[str, Any]]] | None = None
     #: keep routing this long after the scenario settled (to show that nothing more happens)
@@ -422,14 +423,6 @@ class Demo:
                     return str(item.get("status", {}).get("S"))
         return None
 
-    def tag_opted_out(self, arn: str, service: str) -> None:
-        if service == "glue":
-            self.glue.tag_resource(ResourceArn=arn, TagsToAdd={OPT_OUT_TAG: "true"})
-        elif service == "athena":
-            self.athena.tag_resource(ResourceARN=arn, Tags=[{"Key": OPT_OUT_TAG, "Value": "true"}])
-        else:
-            self.sfn.tag_resource(resourceArn=arn, tags=[{"key": OPT_OUT_TAG, "value": "true"}])
-
     # -------------------------------------------------------------------------------------------- run
     def play(self, scenario: Scenario, number: int, total: int) -> Played:
         assert self.meter is not None
@@ -440,13 +433,14 @@ class Demo:
         played = Played(scenario=scenario, started_at=self.elapsed())
         self.current = played
         self.router.label = scenario.key
-        if scenario.key in self.sabotage and scenario.sabotage is not None:
-            scenario.sabotage(self)
-            self.log("SABOTAGE", f"--break {scenario.key}: the scenario's resource is tagged {OPT_OUT_TAG}=true")
         played.context = scenario.start(self)
-        played.settled = self.run_until(lambda: scenario.settled(self, played.context), scenario.timeout)
-        if scenario.linger:
-            self.linger(scenario.linger)
+        undo = self._sabotage(scenario)
+        try:
+            played.settled = self.run_until(lambda: scenario.settled(self, played.context), scenario.timeout)
+            if scenario.linger:
+                self.linger(scenario.linger)
+        finally:
+            undo()
         self.collect_notifications()
         played.checks = scenario.check(self, played.context)
         if not played.settled:
@@ -465,6 +459,16 @@ class Demo:
         self.current = None
         self.played.append(played)
         return played
+
+    def _sabotage(self, scenario: Scenario) -> Callable[[], None]:
+        from watchdogs.local import faults  # noqa: PLC0415
+
+        if scenario.key not in self.sabotage or scenario.sabotage is None:
+            return lambda: None
+        service, operation = scenario.sabotage
+        table = self.lakehouse.names.metadata_table if self.lakehouse and service == "dynamodb" else None
+        self.log("SABOTAGE", f"--break {scenario.key}: the watchdogs are denied {service}:{operation}")
+        return faults.deny(service, operation, only_for=table)
 
     def run(self) -> int:
         scenarios = [s for s in SCENARIOS if not self.only or s.key in self.only]
@@ -714,12 +718,6 @@ def _stuck_crawler_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
     ]
 
 
-def _stuck_crawler_sabotage(demo: Demo) -> None:
-    assert demo.lakehouse is not None
-    names = demo.lakehouse.names
-    demo.tag_opted_out(f"arn:aws:glue:{REGION}:{ACCOUNT}:crawler/{names.crawler('raw')}", "glue")
-
-
 # --- 2. stuck Athena query -------------------------------------------------------------------------------------
 def _stuck_query_start(demo: Demo) -> dict[str, Any]:
     from watchdogs.local import faults  # noqa: PLC0415
@@ -757,11 +755,6 @@ def _stuck_query_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
             f"{len(demo.notifications_for(ctx['query']))} notification(s)",
         ),
     ]
-
-
-def _stuck_query_sabotage(demo: Demo) -> None:
-    assert demo.lakehouse is not None
-    demo.tag_opted_out(f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/{demo.lakehouse.names.workgroup}", "athena")
 
 
 # --- 3. crawler failing with AccessDenied -----------------------------------------------------------------------
@@ -806,12 +799,6 @@ def _access_denied_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
     ]
 
 
-def _access_denied_sabotage(demo: Demo) -> None:
-    assert demo.lakehouse is not None
-    name = demo.lakehouse.names.crawler("processed")
-    demo.tag_opted_out(f"arn:aws:glue:{REGION}:{ACCOUNT}:crawler/{name}", "glue")
-
-
 # --- 4. a run failing in the dbt tests step ---------------------------------------------------------------------
 def _dbt_tests_start(demo: Demo) -> dict[str, Any]:
     from watchdogs.local import faults  # noqa: PLC0415
@@ -850,11 +837,6 @@ def _dbt_tests_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
         Check("the metadata row was reconciled RUNNING -> FAILED", row == "FAILED", f"status={row}"),
         Check("the owners were notified", bool(notes), f"{len(notes)} notification(s)"),
     ]
-
-
-def _dbt_tests_sabotage(demo: Demo) -> None:
-    assert demo.lakehouse is not None
-    demo.tag_opted_out(demo.lakehouse.state_machine_arn, "states")
 
 
 # --- 5. a storm of duplicate events -------------------------------------------------------------------------------
@@ -910,12 +892,6 @@ def _storm_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
     ]
 
 
-def _storm_sabotage(demo: Demo) -> None:
-    assert demo.lakehouse is not None
-    name = demo.lakehouse.names.crawler("curated")
-    demo.tag_opted_out(f"arn:aws:glue:{REGION}:{ACCOUNT}:crawler/{name}", "glue")
-
-
 SCENARIOS: list[Scenario] = [
     Scenario(
         key="stuck-crawler",
@@ -925,7 +901,7 @@ SCENARIOS: list[Scenario] = [
         settled=_stuck_crawler_settled,
         check=_stuck_crawler_check,
         timeout=30,
-        sabotage=_stuck_crawler_sabotage,
+        sabotage=("glue", "StopCrawler"),
     ),
     Scenario(
         key="stuck-query",
@@ -935,7 +911,7 @@ SCENARIOS: list[Scenario] = [
         settled=_stuck_query_settled,
         check=_stuck_query_check,
         timeout=15,
-        sabotage=_stuck_query_sabotage,
+        sabotage=("athena", "StopQueryExecution"),
     ),
     Scenario(
         key="access-denied",
@@ -945,7 +921,7 @@ SCENARIOS: list[Scenario] = [
         settled=_access_denied_settled,
         check=_access_denied_check,
         timeout=10,
-        sabotage=_access_denied_sabotage,
+        sabotage=("sns", "Publish"),
         linger=2.0,
     ),
     Scenario(
@@ -956,7 +932,7 @@ SCENARIOS: list[Scenario] = [
         settled=_dbt_tests_settled,
         check=_dbt_tests_check,
         timeout=30,
-        sabotage=_dbt_tests_sabotage,
+        sabotage=("dynamodb", "UpdateItem"),
         linger=1.0,
     ),
     Scenario(
@@ -967,7 +943,7 @@ SCENARIOS: list[Scenario] = [
         settled=_storm_settled,
         check=_storm_check,
         timeout=15,
-        sabotage=_storm_sabotage,
+        sabotage=("glue", "StartCrawler"),
         amplify=_storm_amplify,
     ),
 ]
@@ -991,7 +967,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="SCENARIO",
         default=[s for s in os.environ.get("WATCHDOGS_DEMO_BREAK", "").split(",") if s],
-        help="sabotage a scenario (its resource opts out of the watchdogs): the demo must then fail",
+        help="sabotage a scenario (deny the watchdogs the permission it needs): the demo must then fail",
     )
     parser.add_argument("--sweep-every", type=float, default=SWEEP_EVERY_SECONDS, help="seconds between sweeps")
     parser.add_argument("--template", type=Path, default=TEMPLATE, help="the SAM template to deploy")

@@ -13,9 +13,12 @@ Nothing here touches the product code; the watchdogs see only the emulator's API
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdogs.local.emulator import ACCOUNT, REGION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: every crawl/query transition, compressed: how long a normal crawl or query step takes in the demo
 CRAWL_SECONDS = 1.0
@@ -117,3 +120,52 @@ def clear_query_faults() -> None:
     from moto.athena.models import athena_backends  # noqa: PLC0415
 
     athena_backends[ACCOUNT][REGION].__dict__.pop("start_query_execution", None)
+
+
+#: (service, operation) -> (moto backends module, backend method, the error code AWS answers an IAM denial with)
+_DENIABLE: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("glue", "StopCrawler"): ("moto.glue.models:glue_backends", "stop_crawler", "AccessDeniedException"),
+    ("glue", "StartCrawler"): ("moto.glue.models:glue_backends", "start_crawler", "AccessDeniedException"),
+    ("athena", "StopQueryExecution"): (
+        "moto.athena.models:athena_backends",
+        "stop_query_execution",
+        "AccessDeniedException",
+    ),
+    ("dynamodb", "UpdateItem"): ("moto.dynamodb.models:dynamodb_backends", "update_item", "AccessDeniedException"),
+    ("sns", "Publish"): ("moto.sns.models:sns_backends", "publish", "AuthorizationError"),
+}
+
+
+def deny(service: str, operation: str, *, only_for: str | None = None) -> Callable[[], None]:
+    """The watchdogs' role loses ``service:operation`` (on ``only_for``'s table/resource, if given): the emulator
+    answers it with the service's authorisation error. Returns the undo."""
+    import importlib  # noqa: PLC0415
+
+    location, method, code = _DENIABLE[(service, operation)]
+    module_name, attribute = location.split(":")
+    backend = getattr(importlib.import_module(module_name), attribute)[ACCOUNT][REGION]
+    original = getattr(backend, method)
+    message = (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/lakehouse-watchdogs/watchdog is not authorized to perform: "
+        f"{service}:{operation}" + (f" on resource {only_for}" if only_for else "")
+    )
+
+    def denied(*args: Any, **kwargs: Any) -> Any:
+        target = kwargs.get("table_name", args[0] if args else None)
+        if only_for is None or target == only_for:
+            raise _denial(service, code, message)
+        return original(*args, **kwargs)
+
+    setattr(backend, method, denied)
+    return lambda: backend.__dict__.pop(method, None)
+
+
+def _denial(service: str, code: str, message: str) -> Exception:
+    """The error moto serialises as ``code`` for ``service`` (JSON services vs SNS's query protocol)."""
+    if service == "sns":
+        from moto.sns.exceptions import SNSException  # noqa: PLC0415
+
+        return type(code, (SNSException,), {"code": code})(message)  # type: ignore[no-any-return]
+    from moto.core.exceptions import JsonRESTError  # noqa: PLC0415
+
+    return JsonRESTError(code, message)

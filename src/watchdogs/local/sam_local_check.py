@@ -1,0 +1,196 @@
+"""Every sample in events/ through real ``sam local invoke`` (a Lambda container), against the embedded emulator.
+
+``make sam-local`` runs ``sam build`` and ``../shared/tools/sam-local-engine.sh setup`` (a local container engine
+and Lambda base image, offline), then this module, which:
+
+1. starts the emulator bound to ``0.0.0.0`` (functions in containers reach the host at ``172.17.0.1``), deploys
+   ``template.yaml`` into it and provisions the runbook's lakehouse, so the samples have resources to act on;
+2. writes an ``--env-vars`` file (SAM's format) holding each deployed function's environment, pointed at the
+   emulator;
+3. runs ``sam local invoke <Function> -e events/<sample>.json --skip-pull-image --env-vars <file>`` for every
+   sample, the function being the one whose deployed rule matches the sample (the schedule rule's for a
+   ``Scheduled Event``), and checks each result: a JSON object, no ``errorType``, not ``rejected``.
+
+SAM only overrides variables a function declares. When the template declares no ``AWS_ENDPOINT_URL`` the
+functions could not be pointed at the emulator, so the check runs a copy of the *built* template that declares it
+(empty, as boto3 treats an empty value as unset) and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchdogs.local.emulator import FAKE_CREDENTIALS, REGION, ROOT, Emulator
+
+DOCKER_HOST_IP = "172.17.0.1"  # the docker0 bridge: the host, seen from a container
+BUILT_TEMPLATE = ROOT / ".aws-sam" / "build" / "template.yaml"
+CHECK_TEMPLATE = "template-sam-local-check.json"
+STACK = "lakehouse-watchdogs-sam-local"
+
+
+@dataclass
+class Outcome:
+    sample: str
+    function: str
+    seconds: float
+    ok: bool
+    detail: str
+
+
+def sam_binary() -> str:
+    found = shutil.which("sam")
+    if found:
+        return found
+    local = ROOT / ".tools" / "sam" / "bin" / "sam"
+    if local.exists():
+        return str(local)
+    raise SystemExit("sam-local: no `sam` on PATH and no .tools/sam (run `make tools`)")
+
+
+def check_template(built: Path) -> tuple[Path, bool]:
+    """The built template, or a copy of it declaring ``AWS_ENDPOINT_URL`` (returns the path and whether it had to)."""
+    from watchdogs.local.template import load_template  # noqa: PLC0415
+
+    template = load_template(built)
+    variables = template.setdefault("Globals", {}).setdefault("Function", {}).setdefault("Environment", {})
+    declared = variables.setdefault("Variables", {})
+    if "AWS_ENDPOINT_URL" in declared:
+        return built, False
+    declared["AWS_ENDPOINT_URL"] = ""
+    copy = built.parent / CHECK_TEMPLATE
+    copy.write_text(json.dumps(template, indent=1), encoding="utf-8")
+    return copy, True
+
+
+def result_of(stdout: str) -> Any:
+    """The function's result: the last line of ``sam local invoke``'s stdout that is JSON."""
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    return None
+
+
+def judge(result: Any) -> tuple[bool, str]:
+    if not isinstance(result, dict):
+        return False, f"no JSON result ({result!r})"
+    if "errorType" in result or "errorMessage" in result:
+        return False, f"{result.get('errorType')}: {result.get('errorMessage')}"
+    if result.get("outcome") == "rejected":
+        return False, f"rejected: {result.get('reason')}"
+    outcomes = [r.get("outcome") for r in result.get("results", [])]
+    return True, f"{result.get('outcome')} {outcomes}" if outcomes else str(result.get("outcome"))
+
+
+def run(samples: list[Path], *, build: bool = False, timeout: float = 180) -> int:  # noqa: PLR0915
+    from watchdogs.local.invoke import EMBEDDED_PARAMETERS  # noqa: PLC0415
+    from watchdogs.local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
+    from watchdogs.local.router import Router  # noqa: PLC0415
+
+    sam = sam_binary()
+    environment = {**os.environ, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "SAM_CLI_TELEMETRY": "0"}
+    if build or not BUILT_TEMPLATE.exists():
+        print("sam-local: sam build", flush=True)
+        subprocess.run([sam, "build"], cwd=ROOT, env=environment, check=True)  # noqa: S603
+    template, derived = check_template(BUILT_TEMPLATE)
+    if derived:
+        print(
+            "sam-local: template.yaml declares no AWS_ENDPOINT_URL and SAM only overrides declared variables:"
+            f" running {template.relative_to(ROOT)}, the built template plus AWS_ENDPOINT_URL=''",
+            flush=True,
+        )
+
+    outcomes: list[Outcome] = []
+    with Emulator(host="0.0.0.0") as emulator:  # noqa: S104 - the containers reach it through the docker bridge
+        deployment = emulator.deploy(ROOT / "template.yaml", EMBEDDED_PARAMETERS, stack_name=STACK)
+        provision_lakehouse(emulator, LakehouseNames(env="sandbox"))  # type: ignore[arg-type]
+        endpoint = f"http://{DOCKER_HOST_IP}:{emulator.port}"
+        env_vars = {
+            function.logical_id: {**function.environment, "AWS_ENDPOINT_URL": endpoint}
+            for function in deployment.functions.values()
+        }
+        router = Router(deployment, emulator.endpoint)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            json.dump(env_vars, handle, indent=1)
+            env_file = handle.name
+        print(f"sam-local: emulator at {endpoint} (stack {STACK}), env-vars {env_file}", flush=True)
+        try:
+            for sample in samples:
+                event = json.loads(sample.read_text(encoding="utf-8"))
+                if event.get("detail-type") == "Scheduled Event":
+                    rules = [rule for rule in deployment.rules if rule.schedule]
+                else:
+                    rules = router.matching_rules(event)
+                functions = sorted({f.logical_id for rule in rules for f in router.targets(rule)})
+                if len(functions) != 1:
+                    outcomes.append(Outcome(sample.name, "-", 0.0, False, f"targeted by {functions or 'no rule'}"))
+                    print(f"  FAIL  {sample.name}: targeted by {functions or 'no deployed rule'}", flush=True)
+                    continue
+                command = [
+                    sam,
+                    "local",
+                    "invoke",
+                    functions[0],
+                    "--template",
+                    str(template),
+                    "--event",
+                    str(sample),
+                    "--env-vars",
+                    env_file,
+                    "--skip-pull-image",
+                    "--region",
+                    REGION,
+                ]
+                started = time.monotonic()
+                try:
+                    done = subprocess.run(  # noqa: S603
+                        command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+                    )
+                    ok, detail = judge(result_of(done.stdout))
+                    if not ok and done.returncode != 0:
+                        detail += " | " + " ".join(done.stderr.strip().splitlines()[-3:])[:300]
+                except subprocess.TimeoutExpired:
+                    ok, detail = False, f"timed out after {timeout:g} s"
+                seconds = time.monotonic() - started
+                outcomes.append(Outcome(sample.name, functions[0], seconds, ok, detail))
+                print(
+                    f"  {'PASS' if ok else 'FAIL'}  {sample.name:<55} {functions[0]:<30} {seconds:5.1f} s  {detail}",
+                    flush=True,
+                )
+        finally:
+            router.release()
+            Path(env_file).unlink(missing_ok=True)
+
+    failed = [o for o in outcomes if not o.ok]
+    total = sum(o.seconds for o in outcomes)
+    print(
+        f"sam-local: {len(outcomes) - len(failed)}/{len(outcomes)} samples passed through sam local invoke "
+        f"({total:.0f} s in containers, {total / max(1, len(outcomes)):.1f} s per invoke)",
+        flush=True,
+    )
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sam-local-check", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("samples", nargs="*", type=Path, help="sample events (default: every events/*.json)")
+    parser.add_argument("--build", action="store_true", help="run sam build first (default: only if never built)")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds per invoke")
+    args = parser.parse_args(argv)
+    samples = args.samples or sorted((ROOT / "events").glob("*.json"))
+    return run([s.resolve() for s in samples], build=args.build, timeout=args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
