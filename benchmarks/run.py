@@ -47,7 +47,7 @@ def fresh_event(name: str, run: int) -> Path:
 
 def run_child(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
     started = time.perf_counter()
-    proc = subprocess.run(  # noqa: S603 - our own interpreter and script
+    proc = subprocess.run(
         [sys.executable, str(CHILD), *args], env=env, capture_output=True, text=True, check=False, timeout=120
     )
     wall = time.perf_counter() - started

@@ -7,8 +7,9 @@ One message per incident transition (never one per duplicate event). Bodies (``M
 * ``https``: the AWS Chatbot custom-notification schema (Slack / Teams / Chime via Chatbot or a webhook).
 
 Message attributes ``severity``, ``resource_type``, ``outcome``, ``status``, ``environment``, ``condition``,
-``classification`` (e.g. ``data-quality`` for data owners) and ``incident_id`` serve subscription filter policies; ``incident_id`` (also Chatbot's ``threadId``) is the
-stable key that lets chat threads and pager de-duplication group the updates of one incident.
+``classification`` (e.g. ``data-quality`` for data owners) and ``incident_id`` serve subscription filter
+policies; ``incident_id`` (also Chatbot's ``threadId``) is the stable key that lets chat threads and pager
+de-duplication group the updates of one incident.
 """
 
 from __future__ import annotations

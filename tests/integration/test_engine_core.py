@@ -72,7 +72,9 @@ class FakeRemediator:
             classification="transient",
             severity=Severity.WARNING,
             runbook_section="Glue Crawler Operations",
-            actions=[PlannedAction(name="fake_restart", params={"target": finding.resource_id}, target=finding.resource_id)],
+            actions=[
+                PlannedAction(name="fake_restart", params={"target": finding.resource_id}, target=finding.resource_id)
+            ],
             status_after=IncidentStatus.REMEDIATED,
         )
 
@@ -85,7 +87,9 @@ def make_engine(**env: str) -> Engine:
     return Engine(settings, clients, {ResourceType.CRAWLER: FakeRemediator()})  # type: ignore[dict-item]
 
 
-def finding(name: str = "lakehouse-sandbox-raw-crawler", condition: Condition = Condition.FAILED, **facts: Any) -> Finding:
+def finding(
+    name: str = "lakehouse-sandbox-raw-crawler", condition: Condition = Condition.FAILED, **facts: Any
+) -> Finding:
     return Finding(
         resource_type=ResourceType.CRAWLER,
         resource_id=name,
@@ -126,8 +130,11 @@ def test_lifecycle_open_act_resolve_with_timeline_and_history(aws: dict[str, Any
 def test_one_active_incident_per_resource_and_condition(aws: dict[str, Any]) -> None:
     s = store()
     draft = s.new_incident(
-        ResourceType.CRAWLER, "lakehouse-sandbox-raw-crawler", Condition.STUCK,
-        status=IncidentStatus.OPEN, detected_at=now_utc(),
+        ResourceType.CRAWLER,
+        "lakehouse-sandbox-raw-crawler",
+        Condition.STUCK,
+        status=IncidentStatus.OPEN,
+        detected_at=now_utc(),
     )
     s.save(draft, expected_version=0)
     # A second incident for the same (resource, condition) cannot be created
@@ -149,7 +156,11 @@ def test_concurrent_writers_exactly_one_wins(aws: dict[str, Any]) -> None:
     def writer(i: int) -> None:
         own = IncidentStore(INCIDENT_TABLE, boto3.session.Session().client("dynamodb"))
         draft = own.new_incident(
-            ResourceType.QUERY, "q-1", Condition.STUCK, status=IncidentStatus.OPEN, detected_at=now_utc(),
+            ResourceType.QUERY,
+            "q-1",
+            Condition.STUCK,
+            status=IncidentStatus.OPEN,
+            detected_at=now_utc(),
             summary=f"writer {i}",
         )
         barrier.wait()
