@@ -693,6 +693,7 @@ class CrawlerRemediator:
 
     resource_type = ResourceType.CRAWLER
     read_permissions: tuple[str, ...] = ("glue:GetCrawler", "glue:GetTags")
+    action_names: tuple[str, ...] = ("stop_crawler", "start_crawler")
 
     def __init__(self, settings: Settings, clients: AwsClients) -> None:
         self.settings = settings

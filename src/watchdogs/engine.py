@@ -50,6 +50,8 @@ class Remediator(Protocol):
     resource_type: ResourceType
     #: IAM actions ``inspect`` needs (the meta-test checks template.yaml grants them)
     read_permissions: tuple[str, ...]
+    #: names of :data:`watchdogs.actions.ACTIONS` its decisions may plan; the engine refuses any other
+    action_names: tuple[str, ...]
 
     def in_scope(self, finding: Finding) -> bool:
         """Cheap scope check on names/ARNs, before any AWS call."""
@@ -159,6 +161,15 @@ class Engine:
             actions=[a.name for a in decision.actions],
             next_step=decision.next_step,
         )
+        undeclared = [
+            a.name for a in decision.actions if a.name not in remediator.action_names or a.name not in ACTIONS
+        ]
+        if undeclared:
+            # a runbook planned an action its remediator does not declare (and template.yaml may not grant):
+            # never run it; escalate so a person sees the bug
+            logger.error("undeclared action refused", resource=finding.resource_key, actions=undeclared)
+            count("UndeclaredAction")
+            decision = self._escalated(decision, f"undeclared action(s) {', '.join(undeclared)} refused")
         if decision.outcome is Outcome.IGNORE:
             count("Ignored", resource_type=finding.resource_type.value)
             base.outcome, base.detail = "ignored", decision.summary

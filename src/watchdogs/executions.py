@@ -830,6 +830,9 @@ class ExecutionRemediator:
         "athena:BatchGetQueryExecution",
         "dynamodb:Query",
     )
+    action_names: tuple[str, ...] = ("stop_execution", "redrive_execution", "reconcile_metadata")
+    #: heal at the cause: stuck crawler / query findings are handed to these remediations (same function)
+    delegates_to: tuple[ResourceType, ...] = (ResourceType.CRAWLER, ResourceType.QUERY)
 
     def __init__(self, settings: Settings, clients: AwsClients) -> None:
         self.settings = settings

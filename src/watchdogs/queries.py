@@ -584,6 +584,7 @@ class QueryRemediator:
 
     resource_type = ResourceType.QUERY
     read_permissions: tuple[str, ...] = ("athena:GetQueryExecution", "athena:GetWorkGroup")
+    action_names: tuple[str, ...] = ("stop_query",)
 
     def __init__(self, settings: Settings, clients: AwsClients) -> None:
         self.settings = settings

@@ -54,6 +54,7 @@ class FakeRemediator:
 
     resource_type = ResourceType.CRAWLER
     read_permissions: tuple[str, ...] = ()
+    action_names: tuple[str, ...] = ("fake_restart",)
 
     def in_scope(self, finding: Finding) -> bool:
         return finding.resource_id.startswith("lakehouse-sandbox-")
@@ -264,3 +265,21 @@ def test_failed_notification_never_loses_the_incident(aws: dict[str, Any]) -> No
     [incident] = store().list_open()
     assert incident.timeline[-1].kind == "notify-failed"
     assert iso(now_utc())[:4] == incident.detected_at[:4]
+
+
+def test_an_action_the_remediator_does_not_declare_is_refused(aws: dict[str, Any], subscriber: Subscriber) -> None:
+    # Given a remediator whose runbook plans an action it does not declare (and template.yaml would not grant)
+    class Sloppy(FakeRemediator):
+        action_names: tuple[str, ...] = ()
+
+    import os
+
+    engine = Engine(load_settings(dict(os.environ)), AwsClients(), {ResourceType.CRAWLER: Sloppy()})  # type: ignore[dict-item]
+    # When it handles a failure
+    result = engine.handle(finding())
+    # Then nothing runs: the incident is escalated with the reason
+    assert EFFECTS == []
+    assert result.status == "escalated"
+    [incident] = store().list_open()
+    assert "undeclared action(s) fake_restart refused" in incident.summary
+    assert [m["MessageAttributes"]["outcome"]["Value"] for m in subscriber.messages()] == ["escalate"]
