@@ -121,21 +121,25 @@ def test_demo_plays_every_scenario_through_the_deployed_rules(emulator: Emulator
 
 
 def test_a_broken_scenario_makes_the_demo_fail(emulator: Emulator, tmp_path: Path) -> None:
-    # Given the AccessDenied scenario, sabotaged: the crawler is tagged to opt out of the watchdogs
+    # Given the AccessDenied scenario, sabotaged: the emulator denies the watchdogs sns:Publish
     out = io.StringIO()
     demo = Demo(out, emulator=emulator, only=["access-denied"], sabotage={"access-denied"}, log_path=tmp_path / "l")
 
     # When the demo runs it
     code = demo.run()
 
-    # Then the expected escalation did not happen, the demo says so and exits non-zero
+    # Then the escalation was recorded but nobody was told: the demo says the scenario failed and exits non-zero
     assert code == 1
     assert "DEMO FAILED: access-denied" in out.getvalue()
-    assert demo.incident("crawler", "lakehouse-sandbox-processed-crawler", "FAILED") is None
+    incident = demo.incident("crawler", "lakehouse-sandbox-processed-crawler", "FAILED")
+    assert incident is not None
+    assert incident.status.value == "escalated"
+    assert any(entry.kind == "notify-failed" for entry in incident.timeline)
     assert not demo.notifications_for("lakehouse-sandbox-processed-crawler")
-    # and the same scenario unsabotaged passes (the failure above is the sabotage, not the scenario)
+    # and the same scenario unsabotaged passes (the failure above is the sabotage's, not the scenario's)
     again = Demo(io.StringIO(), emulator=emulator, only=["access-denied"], log_path=tmp_path / "l2")
     assert again.run() == 0
+    assert again.notifications_for("lakehouse-sandbox-processed-crawler")
 
 
 def test_cli_rejects_unknown_scenarios(capsys: pytest.CaptureFixture[str]) -> None:

@@ -178,7 +178,7 @@ class StateObserver:
                 events.append(crawler_event(crawler, "Started"))
                 continue
             ended = state == "READY" and now[2] and (seen is None or seen[1:] != now[1:] or seen[0] != "READY")
-            if ended and seen is not None and seen[0] != "RUNNING" and seen[1] != now[1]:
+            if ended and seen is not None and seen[0] == "READY" and seen[1] != now[1]:
                 events.append(crawler_event(crawler, "Started"))  # a whole crawl between two polls
             if ended and now[2] in _CRAWL_SUCCEEDED:
                 events.append(crawler_event(crawler, "Succeeded"))

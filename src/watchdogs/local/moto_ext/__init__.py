@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-_SUBMODULES = ("athena", "stepfunctions", "glue")
+_SUBMODULES = ("athena", "stepfunctions", "glue", "dynamodb")
 _installed = False
 
 
