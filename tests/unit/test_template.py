@@ -276,7 +276,7 @@ def test_crawler_scope_holds_every_configured_prefix() -> None:
 def test_athena_watchdog_acts_only_in_in_scope_workgroups() -> None:
     workgroups = {f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/{w}" for w in SANDBOX["Workgroups"].split(",")}
     grants = granted("AthenaQueryWatchdogFunction")
-    for action in ("athena:GetQueryExecution", "athena:StopQueryExecution", "athena:ListQueryExecutions"):
+    for action in ("athena:GetQueryExecution", "athena:StopQueryExecution", "athena:GetWorkGroup"):
         assert grants[action] == workgroups
     assert not any(a.startswith(("states:", "glue:")) for a in grants)
 
