@@ -3,11 +3,13 @@
 ``make sam-local`` runs ``sam build`` and ``../shared/tools/sam-local-engine.sh setup`` (a local container engine
 and Lambda base image, offline), then this module, which:
 
-1. starts the emulator bound to ``0.0.0.0`` (functions in containers reach the host at ``172.17.0.1``), deploys
+1. builds the functions (``sam build --build-dir`` a private directory, so a concurrent ``sam build`` in the
+   project cannot pull the template from under the running invokes);
+2. starts the emulator bound to ``0.0.0.0`` (functions in containers reach the host at ``172.17.0.1``), deploys
    ``template.yaml`` into it and provisions the runbook's lakehouse, so the samples have resources to act on;
-2. writes an ``--env-vars`` file (SAM's format) holding each deployed function's environment, pointed at the
+3. writes an ``--env-vars`` file (SAM's format) holding each deployed function's environment, pointed at the
    emulator;
-3. runs ``sam local invoke <Function> -e events/<sample>.json --skip-pull-image --env-vars <file>`` for every
+4. runs ``sam local invoke <Function> -e events/<sample>.json --skip-pull-image --env-vars <file>`` for every
    sample, the function being the one whose deployed rule matches the sample (the schedule rule's for a
    ``Scheduled Event``), and checks each result: a JSON object, no ``errorType``, not ``rejected``.
 
@@ -32,7 +34,6 @@ from typing import Any
 from watchdogs.local.emulator import FAKE_CREDENTIALS, REGION, ROOT, Emulator
 
 DOCKER_HOST_IP = "172.17.0.1"  # the docker0 bridge: the host, seen from a container
-BUILT_TEMPLATE = ROOT / ".aws-sam" / "build" / "template.yaml"
 STACK = "lakehouse-watchdogs-sam-local"
 
 
@@ -88,17 +89,29 @@ def judge(result: Any) -> tuple[bool, str]:
     return True, f"{result.get('outcome')} {outcomes}" if outcomes else str(result.get("outcome"))
 
 
-def run(samples: list[Path], *, build: bool = False, timeout: float = 180) -> int:  # noqa: PLR0915
+def run(samples: list[Path], *, timeout: float = 180) -> int:
+    """``sam build`` into a private directory (a concurrent ``sam build`` in the project cannot pull the template
+    from under the running invokes), then check every sample."""
+    build_dir = Path(tempfile.mkdtemp(prefix="sam-local-check-"))
+    try:
+        return _run(samples, build_dir, timeout)
+    finally:
+        shutil.rmtree(build_dir, ignore_errors=True)
+
+
+def _run(samples: list[Path], build_dir: Path, timeout: float) -> int:  # noqa: PLR0915
     from watchdogs.local.invoke import EMBEDDED_PARAMETERS  # noqa: PLC0415
     from watchdogs.local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
     from watchdogs.local.router import Router  # noqa: PLC0415
 
     sam = sam_binary()
     environment = {**os.environ, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "SAM_CLI_TELEMETRY": "0"}
-    if build or not BUILT_TEMPLATE.exists():
-        print("sam-local: sam build", flush=True)
-        subprocess.run([sam, "build"], cwd=ROOT, env=environment, check=True)  # noqa: S603
-    if not declares_endpoint(BUILT_TEMPLATE):
+    print(f"sam-local: sam build --build-dir {build_dir}", flush=True)
+    built = build_dir / "template.yaml"
+    subprocess.run(  # noqa: S603
+        [sam, "build", "--build-dir", str(build_dir)], cwd=ROOT, env=environment, check=True, capture_output=True
+    )
+    if not declares_endpoint(built):
         print(
             "sam-local: the functions declare no AWS_ENDPOINT_URL and SAM only overrides declared variables:"
             ' they cannot be pointed at the emulator (declare AWS_ENDPOINT_URL: "" in Globals)',
@@ -138,7 +151,7 @@ def run(samples: list[Path], *, build: bool = False, timeout: float = 180) -> in
                     "invoke",
                     functions[0],
                     "--template",
-                    str(BUILT_TEMPLATE),
+                    str(built),
                     "--event",
                     str(sample),
                     "--env-vars",
@@ -180,11 +193,10 @@ def run(samples: list[Path], *, build: bool = False, timeout: float = 180) -> in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sam-local-check", description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("samples", nargs="*", type=Path, help="sample events (default: every events/*.json)")
-    parser.add_argument("--build", action="store_true", help="run sam build first (default: only if never built)")
     parser.add_argument("--timeout", type=float, default=180, help="seconds per invoke")
     args = parser.parse_args(argv)
     samples = args.samples or sorted((ROOT / "events").glob("*.json"))
-    return run([s.resolve() for s in samples], build=args.build, timeout=args.timeout)
+    return run([s.resolve() for s in samples], timeout=args.timeout)
 
 
 if __name__ == "__main__":
