@@ -21,6 +21,8 @@ def main() -> None:
 
         boto3.client("dynamodb")
         result: object = "floor"
+        imported = handled = 0.0
+        calls: list[str] = []
     else:
         handler_path, event_path = sys.argv[2], sys.argv[3]
         module_name, function_name = handler_path.rsplit(".", 1)
@@ -39,10 +41,33 @@ def main() -> None:
 
         with open(event_path) as handle:
             event = json.load(handle)
+        calls: list[str] = []
+        import botocore.session  # noqa: PLC0415 - count the AWS calls the handler makes
+
+        original = botocore.session.Session.create_client
+
+        def counting(self: botocore.session.Session, *args: object, **kwargs: object) -> object:
+            client = original(self, *args, **kwargs)  # type: ignore[arg-type]
+            client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+            return client
+
+        botocore.session.Session.create_client = counting  # type: ignore[method-assign]
+        started = time.perf_counter()
         result = handler(event, Context())
-        print(json.dumps({"imported_s": imported}), file=sys.stderr)
+        handled = time.perf_counter() - started
     elapsed = time.perf_counter() - T0
-    print(json.dumps({"in_process_s": elapsed, "peak_mb": peak_rss_mb(), "ok": result is not None}))
+    print(
+        json.dumps(
+            {
+                "in_process_s": elapsed,
+                "import_s": imported,
+                "handle_s": handled,
+                "calls": len(calls),
+                "peak_mb": peak_rss_mb(),
+                "ok": result is not None,
+            }
+        )
+    )
 
 
 def peak_rss_mb() -> float:

@@ -30,7 +30,7 @@ FUNCTIONS = {
     "SweepFunction": "watchdogs.handlers.sweep.lambda_handler",
 }
 #: variables the template may set beyond the Settings aliases: Powertools' own, and the endpoint sam local overrides
-EXTRA_VARIABLES = {"IDEMPOTENCY_TABLE", "LOG_LEVEL", "AWS_ENDPOINT_URL"}
+EXTRA_VARIABLES = {"IDEMPOTENCY_TABLE", "LOG_LEVEL", "AWS_ENDPOINT_URL", "PYDANTIC_DISABLE_PLUGINS"}
 #: settings the Lambda runtime provides (reserved: a template may not set them)
 RUNTIME_VARIABLES = {"AWS_REGION"}
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "BatchGet")
