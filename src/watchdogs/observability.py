@@ -18,7 +18,6 @@ SERVICE = "lakehouse-watchdogs"
 NAMESPACE = "LakehouseWatchdogs"
 
 
-
 class _NoTracing(BaseProvider):
     """Tracing provider used when tracing is off: Powertools' default provider imports the X-Ray SDK even when
     disabled, which costs more cold start than the rest of the watchdog's imports together (see ``make bench``)."""
