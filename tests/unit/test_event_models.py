@@ -101,6 +101,9 @@ def test_real_shapes_parse_with_their_quirks() -> None:
     sfn = ExecutionStatusChangeEvent.model_validate(SFN_FAILED)
     assert sfn.detail.started_at.year == 2025
     assert sfn.detail.stopped_at is not None
+    running = copy.deepcopy(SFN_FAILED)
+    running["detail"].update(status="RUNNING", stopDate=None)
+    assert ExecutionStatusChangeEvent.model_validate(running).detail.stopped_at is None
 
 
 def _mutate(event: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
