@@ -127,6 +127,8 @@ class Emulator:
             from moto.server import ThreadedMotoServer  # noqa: PLC0415 - dev-only dependency
 
             logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log in the demo's output
+            # the simulated pipeline fails on purpose in some scenarios; moto's interpreter logs each failed state
+            logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
             self.port = self.port or free_port(self.host if self.host != "0.0.0.0" else "127.0.0.1")  # noqa: S104
             self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
