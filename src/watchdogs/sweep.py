@@ -32,8 +32,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
 
-from watchdogs.incidents import Incident, IncidentStore, StoreError, iso, now_utc, parse_iso
-from watchdogs.models.domain import Condition, Finding, ResourceType
+from watchdogs.incidents import (
+    ConcurrentUpdate,
+    Incident,
+    IncidentStore,
+    StoreError,
+    TimelineEntry,
+    iso,
+    now_utc,
+    parse_iso,
+)
+from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
 from watchdogs.observability import count, logger, metrics
 
 if TYPE_CHECKING:
@@ -63,6 +72,8 @@ ATHENA_DML_TIMEOUT_SECONDS = 30 * 60
 TAG_FLOOR_SECONDS = 300
 #: active incidents the sweep resumes per run (newest first)
 MAX_OPEN_INCIDENTS = 1000
+#: failed runs can be redriven for 14 days (AWS); after that nothing can recover them
+REDRIVE_WINDOW = timedelta(days=14)
 #: stop handing findings to the engine when the invocation has less time left than this
 DEADLINE_MARGIN_MS = 10_000
 
@@ -415,6 +426,8 @@ class Sweep:
                 continue
             if incident.resource_key in recovered:
                 continue
+            if self._expire_if_terminal(incident):
+                continue
             recovery = self._crawler_recovery(incident)
             if recovery is not None:
                 recovered.add(incident.resource_key)
@@ -438,6 +451,43 @@ class Sweep:
                 )
             )
         return findings
+
+    def _expire_if_terminal(self, incident: Incident) -> bool:
+        """Close a failure incident whose resource can never recover, so it stops costing a resume every sweep.
+
+        A failed query id never runs again (Athena re-queues within minutes; dbt retries under a new id): closed
+        once older than the look-back window. A failed run can be redriven for 14 days: closed after that. Both
+        stay in the resource's history (with TTL); the person was told when it opened.
+        """
+        if incident.condition is not Condition.FAILED or incident.pending_step:
+            return False
+        horizon = {
+            ResourceType.QUERY: timedelta(seconds=self.settings.sweep_lookback_seconds),
+            ResourceType.EXECUTION: REDRIVE_WINDOW,
+        }.get(incident.resource_type)
+        if horizon is None or self._now - parse_iso(incident.detected_at) <= horizon:
+            return False
+        expired = incident.model_copy(
+            update={
+                "timeline": [
+                    *incident.timeline,
+                    TimelineEntry(
+                        at=iso(self._now),
+                        kind="expired",
+                        actor="sweep",
+                        detail=f"closed: a failed {incident.resource_type.value} cannot recover after "
+                        f"{int(horizon.total_seconds())} s; kept in history",
+                    ),
+                ]
+            }
+        )
+        try:
+            self.store.close(expired, status=IncidentStatus.RESOLVED)
+        except (*STORE_ERRORS, ConcurrentUpdate) as exc:
+            self._error(incident.resource_type.value, "dynamodb.TransactWriteItems(expire)", incident.resource_id, exc)
+            return True
+        self._report.checked["expired_incidents"] = self._report.checked.get("expired_incidents", 0) + 1
+        return True
 
     def _crawler_recovery(self, incident: Incident) -> Finding | None:
         if incident.resource_type is not ResourceType.CRAWLER or incident.resource_id not in self._crawlers:

@@ -557,3 +557,39 @@ def test_handler_rejects_anything_but_a_schedule_event(
     assert response["outcome"] == "rejected"
     assert api_calls.total == 0
     assert crawler_state(RAW)[0] == "RUNNING"
+
+
+def test_terminal_failure_incidents_expire_instead_of_costing_every_sweep(
+    lakehouse: dict[str, Any], api_calls: ApiCalls, subscriber: Subscriber
+) -> None:
+    from watchdogs.incidents import now_utc
+
+    s = store()
+    # Given a failed-query incident older than the look-back window, one younger, and a failed run 3 days old
+    old_query, new_query = "q-failed-long-ago", "q-failed-just-now"
+    run = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:lakehouse-mvp-sandbox-data-pipeline:failed-3-days-ago"
+    for resource_type, resource_id, age in (
+        (ResourceType.QUERY, old_query, timedelta(hours=3)),
+        (ResourceType.QUERY, new_query, timedelta(minutes=5)),
+        (ResourceType.EXECUTION, run, timedelta(days=3)),
+    ):
+        draft = s.new_incident(
+            resource_type, resource_id, Condition.FAILED, status=IncidentStatus.OPEN, detected_at=now_utc() - age
+        )
+        s.save(draft, expected_version=0)
+    api_calls.reset()
+
+    # When the sweep runs
+    report = sweep()
+
+    # Then the old query incident is closed into history (not resumed), the others stay open, nobody is re-alerted
+    assert report.checked["expired_incidents"] == 1
+    assert active(ResourceType.QUERY, old_query) == {}
+    [closed] = history(ResourceType.QUERY, old_query)
+    assert closed.status is IncidentStatus.RESOLVED
+    assert closed.timeline[-1].kind == "expired"
+    assert Condition.FAILED in active(ResourceType.QUERY, new_query)
+    assert Condition.FAILED in active(ResourceType.EXECUTION, run)  # redrivable for 14 days
+    assert old_query not in {i.resource.split("#", 1)[1] for i in report.items}
+    assert subscriber.messages() == []
+    assert api_calls.calls["dynamodb.TransactWriteItems"] == 1
