@@ -197,6 +197,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def incident_from_item(item: dict[str, Any]) -> Incident:
+    """An incident from a raw DynamoDB item (``CUR#`` or ``HIST#``), e.g. from a Scan of the table."""
+    return Incident.model_validate(_from_ddb(item))
+
+
 class IncidentStore:
     """DynamoDB adapter for incidents. Takes an optional client; builds a default one lazily."""
 

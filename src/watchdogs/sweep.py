@@ -94,6 +94,7 @@ ACTIVE_QUERY_STATES = frozenset({"QUEUED", "RUNNING"})
 #: what a failed AWS call raises (botocore); the store's own errors besides
 AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
 STORE_ERRORS: tuple[type[Exception], ...] = (StoreError, ClientError, BotoCoreError)
+CLOSE_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, ConcurrentUpdate)
 _TYPE_ORDER = {ResourceType.CRAWLER: 0, ResourceType.QUERY: 1, ResourceType.EXECUTION: 2}  # causes first
 
 
@@ -483,7 +484,7 @@ class Sweep:
         )
         try:
             self.store.close(expired, status=IncidentStatus.RESOLVED)
-        except (*STORE_ERRORS, ConcurrentUpdate) as exc:
+        except CLOSE_ERRORS as exc:
             self._error(incident.resource_type.value, "dynamodb.TransactWriteItems(expire)", incident.resource_id, exc)
             return True
         self._report.checked["expired_incidents"] = self._report.checked.get("expired_incidents", 0) + 1

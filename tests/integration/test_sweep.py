@@ -91,29 +91,9 @@ def lakehouse(aws: dict[str, Any], held_states: None, athena_newest_first: None)
 
 def create_metadata_table() -> None:
     """The pipeline-metadata table of the runbook (pipeline_name + execution_date, GSI on status)."""
-    boto3.client("dynamodb").create_table(
-        TableName="lakehouse-sandbox-pipeline-metadata",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pipeline_name", "AttributeType": "S"},
-            {"AttributeName": "execution_date", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pipeline_name", "KeyType": "HASH"},
-            {"AttributeName": "execution_date", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "status-index",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "execution_date", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    from watchdogs.local.lakehouse import create_metadata_table as create
+
+    create(boto3.client("dynamodb"), "lakehouse-sandbox-pipeline-metadata")
 
 
 def create_crawler(glue: Any, name: str, tags: dict[str, str] | None = None) -> None:

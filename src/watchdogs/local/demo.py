@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from watchdogs.local.emulator import ACCOUNT, REGION, TEMPLATE, Deployment, Emulator
+from watchdogs.local.lakehouse import SANDBOX_PARAMETERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -49,13 +50,7 @@ STACK = "lakehouse-watchdogs-sandbox"
 
 #: template parameters of the demo deployment: the runbook's sandbox names, remediate mode, a compressed clock
 DEMO_PARAMETERS: dict[str, str] = {
-    "EnvironmentName": "sandbox",
-    "WatchdogMode": "remediate",
-    "CrawlerPrefixes": "lakehouse-sandbox-",
-    "StateMachineNamePrefixes": "lakehouse-mvp-sandbox-",
-    "Workgroups": "lakehouse-sandbox-workgroup,lakehouse-mvp-sandbox-workgroup",
-    "PipelineWorkgroup": "lakehouse-mvp-sandbox-workgroup",
-    "MetadataTableName": "lakehouse-sandbox-pipeline-metadata",
+    **SANDBOX_PARAMETERS,
     "CrawlerStuckSeconds": "3",
     "CrawlerStoppingSeconds": "2",
     "QueryStuckSeconds": "3",
@@ -371,19 +366,16 @@ class Demo:
     # -------------------------------------------------------------------------------------------- state reads
     def incidents(self) -> list[Incident]:
         """Every incident record (active and closed) in the deployed incident table."""
-        from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415
-
-        from watchdogs.incidents import Incident  # noqa: PLC0415
+        from watchdogs.incidents import incident_from_item  # noqa: PLC0415
 
         assert self.deployment is not None
         table = self.deployment.outputs["IncidentTableName"]
-        deser = TypeDeserializer()
         found = []
         for page in self.dynamodb.get_paginator("scan").paginate(TableName=table):
             for item in page["Items"]:
                 if not item.get("sk", {}).get("S", "").startswith(("CUR#", "HIST#")):
                     continue
-                found.append(Incident.model_validate(_plain({k: deser.deserialize(v) for k, v in item.items()})))
+                found.append(incident_from_item(item))
         return sorted(found, key=lambda i: i.detected_at)
 
     def incident(self, resource_type: str, resource_id: str, condition: str | None = None) -> Incident | None:
@@ -598,20 +590,6 @@ def _pattern_summary(pattern: dict[str, Any]) -> str:
         shown = sorted({json.dumps(v) if isinstance(v, dict) else str(v) for v in values})
         parts.append(f"{key} in {', '.join(shown)}")
     return "; ".join(parts)
-
-
-def _plain(value: Any) -> Any:
-    from decimal import Decimal  # noqa: PLC0415
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, set):
-        return sorted(_plain(v) for v in value)
-    return value
 
 
 def describe_result(delivery: Delivery) -> str:

@@ -66,6 +66,18 @@ class DeployedFunction:
     environment: dict[str, str]
     timeout: int = 3
 
+    @classmethod
+    def from_configuration(cls, logical_id: str, config: Any) -> DeployedFunction:
+        """From a Lambda ``GetFunctionConfiguration`` answer (the emulator's or a real account's)."""
+        return cls(
+            logical_id=logical_id,
+            name=config["FunctionName"],
+            arn=config["FunctionArn"],
+            handler=config["Handler"],
+            environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
+            timeout=int(config.get("Timeout", 3)),
+        )
+
 
 @dataclass(frozen=True)
 class DeployedRule:
@@ -297,14 +309,7 @@ class Emulator:
             if kind != "AWS::Lambda::Function":
                 continue
             config = lam.get_function_configuration(FunctionName=_function_name(resources[logical_id]))
-            functions[logical_id] = DeployedFunction(
-                logical_id=logical_id,
-                name=config["FunctionName"],
-                arn=config["FunctionArn"],
-                handler=config["Handler"],
-                environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
-                timeout=int(config.get("Timeout", 3)),
-            )
+            functions[logical_id] = DeployedFunction.from_configuration(logical_id, config)
 
         events = self.client("events")
         logical_by_name = {

@@ -28,16 +28,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from watchdogs.local.emulator import ACCOUNT, REGION, TEMPLATE, DeployedFunction
+from watchdogs.local.lakehouse import SANDBOX_PARAMETERS
 
 #: the embedded target's deployment: the runbook's sandbox names, acting (thresholds: the template's defaults)
 EMBEDDED_PARAMETERS: dict[str, str] = {
-    "EnvironmentName": "sandbox",
-    "WatchdogMode": "remediate",
-    "CrawlerPrefixes": "lakehouse-sandbox-",
-    "StateMachineNamePrefixes": "lakehouse-mvp-sandbox-",
-    "Workgroups": "lakehouse-sandbox-workgroup,lakehouse-mvp-sandbox-workgroup",
-    "PipelineWorkgroup": "lakehouse-mvp-sandbox-workgroup",
-    "MetadataTableName": "lakehouse-sandbox-pipeline-metadata",
+    **SANDBOX_PARAMETERS,
 }
 EMBEDDED_STACK = "lakehouse-watchdogs-local"
 
@@ -227,14 +222,7 @@ def function_from_stack(session: Any, stack_name: str, logical_id: str) -> Deplo
     except Exception as exc:
         raise InvokeError(f"stack {stack_name} has no function {logical_id}: {exc}") from exc
     config = session.client("lambda").get_function_configuration(FunctionName=physical)
-    return DeployedFunction(
-        logical_id=logical_id,
-        name=config["FunctionName"],
-        arn=config["FunctionArn"],
-        handler=config["Handler"],
-        environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
-        timeout=int(config.get("Timeout", 3)),
-    )
+    return DeployedFunction.from_configuration(logical_id, config)
 
 
 def invoke(

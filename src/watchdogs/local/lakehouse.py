@@ -35,6 +35,18 @@ if TYPE_CHECKING:
 LAYERS = ("raw", "processed", "curated")
 
 
+#: template parameters that scope a deployment of the watchdogs to this lakehouse's sandbox names (acting)
+SANDBOX_PARAMETERS: dict[str, str] = {
+    "EnvironmentName": "sandbox",
+    "WatchdogMode": "remediate",
+    "CrawlerPrefixes": "lakehouse-sandbox-",
+    "StateMachineNamePrefixes": "lakehouse-mvp-sandbox-",
+    "Workgroups": "lakehouse-sandbox-workgroup,lakehouse-mvp-sandbox-workgroup",
+    "PipelineWorkgroup": "lakehouse-mvp-sandbox-workgroup",
+    "MetadataTableName": "lakehouse-sandbox-pipeline-metadata",
+}
+
+
 @dataclass(frozen=True)
 class LakehouseNames:
     """Every name of one environment's lakehouse (the runbook's conventions; override any field)."""
@@ -254,6 +266,33 @@ def _client(source: AwsClients | boto3.Session | None, service: str) -> Any:
     return source._client(service)
 
 
+def create_metadata_table(dynamodb: Any, table_name: str) -> None:
+    """The runbook's pipeline-metadata table: key ``pipeline_name`` + ``execution_date``, GSI ``status-index``."""
+    dynamodb.create_table(
+        TableName=table_name,
+        AttributeDefinitions=[
+            {"AttributeName": "pipeline_name", "AttributeType": "S"},
+            {"AttributeName": "execution_date", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pipeline_name", "KeyType": "HASH"},
+            {"AttributeName": "execution_date", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "status-index",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "execution_date", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def provision_lakehouse(source: AwsClients | boto3.Session | None, names: LakehouseNames) -> Lakehouse:
     """Create the runbook's lakehouse for ``names`` (bucket, Glue database + crawlers, workgroups, metadata table
     with ``status-index``, pipeline state machine). ``source`` is an :class:`~watchdogs.clients.AwsClients`, a
@@ -291,29 +330,7 @@ def provision_lakehouse(source: AwsClients | boto3.Session | None, names: Lakeho
             },
         )
 
-    dynamodb.create_table(
-        TableName=names.metadata_table,
-        AttributeDefinitions=[
-            {"AttributeName": "pipeline_name", "AttributeType": "S"},
-            {"AttributeName": "execution_date", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pipeline_name", "KeyType": "HASH"},
-            {"AttributeName": "execution_date", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "status-index",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "execution_date", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_metadata_table(dynamodb, names.metadata_table)
 
     arn = sfn.create_state_machine(
         name=names.state_machine,
