@@ -58,7 +58,7 @@ class TimelineEntry(BaseModel):
     """One step of an incident: detection, decision, action (with its outcome), notification, resolution."""
 
     at: str
-    kind: str  # detected | decided | action | would-act | notified | notify-failed | seen-again | resolved | ...
+    kind: str  # detected | decided | action | would-act | delegated | notify-failed | resolved | expired
     detail: str = ""
     step: str | None = None
     outcome: str | None = None
@@ -93,7 +93,6 @@ class Incident(BaseModel):
     version: int = 0
     lease_owner: str | None = None
     lease_until: str | None = None
-    notifications: int = 0
 
     @property
     def resource_key(self) -> str:
