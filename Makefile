@@ -20,7 +20,7 @@ PIP_FLAGS := -q --disable-pip-version-check
 # this machine's pip config names local index directories that do not exist for most packages; pip warns about
 # each one even with -q. Drop exactly those lines, keep every other warning and error.
 PIP_NOISE := 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
-LINT_PATHS := src tests $(wildcard benchmarks)
+LINT_PATHS := src local tests $(wildcard benchmarks)
 PYTEST_ARGS ?= -n 2
 SAM_LOCAL_ENGINE ?= ../shared/tools/sam-local-engine.sh
 # the Lambda runtime is python3.13: sam build needs that interpreter on PATH (pyenv's 3.13.0, else python3.13)
@@ -66,7 +66,7 @@ format: venv ## ruff format + ruff check --fix
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 
-typecheck: venv ## mypy --strict on src/ (configured in pyproject.toml)
+typecheck: venv ## mypy --strict on src/ and local/ (configured in pyproject.toml)
 	$(BIN)/mypy
 
 cfn: venv tools ## template.yaml: cfn-lint, checkov, sam validate --lint
@@ -88,11 +88,11 @@ test: ## lint, typecheck, template checks, tests (CI: .ci/run)
 
 # ------------------------------------------------------------------------------------------------ run
 demo: venv ## the embedded emulator run: template deployed into moto, faults injected, watchdogs healing
-	$(BIN)/python -m watchdogs.local.demo
+	$(BIN)/python -m watchdogs_local.demo
 
 invoke: venv ## invoke one function on one sample event, no Docker: make invoke FN=<logical id> EVENT=events/<file>.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function logical id> EVENT=events/<file>.json" >&2; exit 2; }
-	$(BIN)/python -m watchdogs.local.invoke $(FN) $(EVENT)
+	$(BIN)/python -m watchdogs_local.invoke $(FN) $(EVENT)
 
 bench: venv ## benchmarks
 	$(BIN)/python benchmarks/run.py
@@ -103,11 +103,11 @@ build: tools ## sam build (python3.13 from pyenv, else python3.13 on PATH)
 
 sam-local: venv build ## sam local invoke every sample event (sets up a local container engine first)
 	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) bash $(SAM_LOCAL_ENGINE) setup
-	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) $(BIN)/python -m watchdogs.local.sam_local_check
+	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) $(BIN)/python -m watchdogs_local.sam_local_check
 
 clean: ## remove build output and caches (keeps .venv and .tools)
-	rm -rf .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
-	find src tests $(wildcard benchmarks) -type d -name __pycache__ -prune -exec rm -rf {} +
+	rm -rf .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info local/*.egg-info
+	find src local tests $(wildcard benchmarks) -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean ## also remove .venv and .tools
 	rm -rf $(VENV) .tools

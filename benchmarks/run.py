@@ -18,8 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
-from watchdogs.local.emulator import Emulator
-from watchdogs.local.lakehouse import LakehouseNames, provision_lakehouse
+from watchdogs_local.emulator import Emulator
+from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = Path(__file__).with_name("_child.py")

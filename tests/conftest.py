@@ -37,7 +37,7 @@ def moto_server() -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     os.environ["MOTO_PORT"] = str(port)
     try:
-        from watchdogs.local import moto_ext
+        from watchdogs_local import moto_ext
 
         moto_ext.install()
     except ImportError:  # pragma: no cover - extensions not written yet

@@ -3,7 +3,7 @@ classified per category, duplicates and re-queues collapsing to one incident, ou
 SNS messages without query text, in remediate and observe modes, with the AWS API calls of each scenario counted.
 
 Query states are held with moto's state manager (``athena::execution``, manual progression) and set with the
-emulator extension :func:`watchdogs.local.moto_ext.athena.set_query_execution`.
+emulator extension :func:`watchdogs_local.moto_ext.athena.set_query_execution`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from tests.support.aws import ApiCalls, Subscriber, load_event
 from watchdogs.clients import AwsClients
 from watchdogs.engine import Engine, HandleResult
 from watchdogs.incidents import Incident, IncidentStore
-from watchdogs.local.moto_ext.athena import query_state, set_query_execution
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
 from watchdogs.queries import QueryRemediator
 from watchdogs.settings import load_settings
+from watchdogs_local.moto_ext.athena import query_state, set_query_execution
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ from tests.integration.test_glue_watchdog import (
 )
 from tests.support.aws import ApiCalls, Subscriber
 from watchdogs.incidents import now_utc
-from watchdogs.local.moto_ext.glue import set_crawl
 from watchdogs.models.domain import Condition, IncidentStatus, ResourceType
+from watchdogs_local.moto_ext.glue import set_crawl
 
 pytestmark = pytest.mark.integration
 

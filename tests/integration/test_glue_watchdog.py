@@ -20,9 +20,9 @@ from watchdogs.crawlers import EXPECT_NEW_DATA_TAG, STEP_AWAIT_SUCCESS, STEP_STA
 from watchdogs.engine import HandleResult
 from watchdogs.handlers.glue import lambda_handler
 from watchdogs.incidents import Incident, IncidentStore, now_utc
-from watchdogs.local.moto_ext.glue import set_crawl
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
 from watchdogs.runtime import reset_runtime, runtime
+from watchdogs_local.moto_ext.glue import set_crawl
 
 pytestmark = pytest.mark.integration
 

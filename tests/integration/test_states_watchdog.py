@@ -18,9 +18,9 @@ import pytest
 
 from tests.support.aws import ApiCalls, Subscriber, load_event
 from watchdogs.actions import STOP_ERROR
-from watchdogs.local.lakehouse import Lakehouse, LakehouseNames, provision_lakehouse
-from watchdogs.local.moto_ext import stepfunctions as sfn_ext
 from watchdogs.models.domain import Condition, Finding, ResourceType
+from watchdogs_local.lakehouse import Lakehouse, LakehouseNames, provision_lakehouse
+from watchdogs_local.moto_ext import stepfunctions as sfn_ext
 
 pytestmark = pytest.mark.integration
 
@@ -401,7 +401,7 @@ def test_transient_failure_is_redriven_and_the_run_completes(
 def test_data_quality_failure_notifies_owners_reconciles_once_never_retries(
     lakehouse: Lakehouse, sfn: Any, api_calls: ApiCalls, subscriber: Subscriber, lambda_context: Any
 ) -> None:
-    from watchdogs.local.moto_ext.athena import set_query_execution
+    from watchdogs_local.moto_ext.athena import set_query_execution
 
     # Given a run whose dbt tests query fails (the data-quality step)
     hold("athena::execution")
@@ -451,7 +451,7 @@ def _newest_query(lakehouse: Lakehouse) -> str:
 
 
 def _finish_newest_query(lakehouse: Lakehouse, state: str) -> None:
-    from watchdogs.local.moto_ext.athena import set_query_execution
+    from watchdogs_local.moto_ext.athena import set_query_execution
 
     set_query_execution(_newest_query(lakehouse), state=state)
 

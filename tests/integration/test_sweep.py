@@ -3,7 +3,7 @@ remediated, lost failures are found, multi-step remediations resume, recovered r
 sweep and event handler act once, and scope is respected.
 
 Resources are seeded through the API (the same path the product takes); what the emulator cannot do over the API
-(backdating a crawl or a query, holding a state) uses the harness hooks in ``watchdogs.local.moto_ext``.
+(backdating a crawl or a query, holding a state) uses the harness hooks in ``watchdogs_local.moto_ext``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def athena_newest_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """``ListQueryExecutions`` as Athena answers it: newest first, ``MaxResults`` (<= 50) a page, ``NextToken``.
 
     Moto returns every id of the workgroup in one page, oldest first. This belongs in
-    ``watchdogs.local.moto_ext.athena`` (owned by the query watchdog); patched here per test meanwhile.
+    ``watchdogs_local.moto_ext.athena`` (owned by the query watchdog); patched here per test meanwhile.
     """
     import json
 
@@ -91,7 +91,7 @@ def lakehouse(aws: dict[str, Any], held_states: None, athena_newest_first: None)
 
 def create_metadata_table() -> None:
     """The pipeline-metadata table of the runbook (pipeline_name + execution_date, GSI on status)."""
-    from watchdogs.local.lakehouse import create_metadata_table as create
+    from watchdogs_local.lakehouse import create_metadata_table as create
 
     create(boto3.client("dynamodb"), "lakehouse-sandbox-pipeline-metadata")
 
@@ -107,7 +107,7 @@ def create_crawler(glue: Any, name: str, tags: dict[str, str] | None = None) -> 
 
 
 def crawl(name: str, state: str, **kwargs: Any) -> None:
-    from watchdogs.local.moto_ext.glue import set_crawl
+    from watchdogs_local.moto_ext.glue import set_crawl
 
     set_crawl(name, state, **kwargs)  # type: ignore[arg-type]
 
@@ -118,7 +118,7 @@ def crawler_state(name: str) -> tuple[str, str | None]:
 
 
 def start_query(workgroup: str = WORKGROUP, *, state: str = "RUNNING", submitted_seconds_ago: float = 0) -> str:
-    from watchdogs.local.moto_ext.athena import set_query_execution
+    from watchdogs_local.moto_ext.athena import set_query_execution
 
     query_id = boto3.client("athena").start_query_execution(
         QueryString="SELECT count(*) FROM curated.fct_events", WorkGroup=workgroup
@@ -128,7 +128,7 @@ def start_query(workgroup: str = WORKGROUP, *, state: str = "RUNNING", submitted
 
 
 def query_state(query_id: str) -> str:
-    from watchdogs.local.moto_ext.athena import query_state as state
+    from watchdogs_local.moto_ext.athena import query_state as state
 
     return state(query_id)
 

@@ -59,7 +59,7 @@ def seed() -> None:
     from moto.glue.models import glue_backends
     from moto.stepfunctions.models import stepfunctions_backends
 
-    from watchdogs.local.moto_ext.glue import set_crawl
+    from watchdogs_local.moto_ext.glue import set_crawl
 
     create_metadata_table()
     glue = glue_backends[ACCOUNT][REGION]

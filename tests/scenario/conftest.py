@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from watchdogs.local.emulator import Emulator
+from watchdogs_local.emulator import Emulator
 
 
 @pytest.fixture

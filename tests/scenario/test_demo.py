@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from tests.support.aws import load_event
-from watchdogs.local.demo import DEMO_PARAMETERS, SCENARIOS, STACK, Demo, main
-from watchdogs.local.emulator import TEMPLATE, Emulator
-from watchdogs.local.router import Router, resolve_handler
 from watchdogs.settings import load_settings
+from watchdogs_local.demo import DEMO_PARAMETERS, SCENARIOS, STACK, Demo, main
+from watchdogs_local.emulator import TEMPLATE, Emulator
+from watchdogs_local.router import Router, resolve_handler
 
 pytestmark = pytest.mark.scenario
 

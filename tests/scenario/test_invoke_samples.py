@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 
 from tests.support.aws import EVENTS, load_event
-from watchdogs.local.emulator import TEMPLATE, Emulator
-from watchdogs.local.invoke import (
+from watchdogs_local.emulator import TEMPLATE, Emulator
+from watchdogs_local.invoke import (
     EMBEDDED_PARAMETERS,
     function_from_template,
     invoke,
     load_env_vars,
     parse_parameter_overrides,
 )
-from watchdogs.local.lakehouse import LakehouseNames, provision_lakehouse
-from watchdogs.local.router import Router
+from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse
+from watchdogs_local.router import Router
 
 pytestmark = pytest.mark.scenario
 
@@ -133,7 +133,7 @@ def test_invoker_cli_runs_a_sample_on_the_embedded_emulator_from_stdin() -> None
 
     # When the CLI invokes the crawler watchdog with it (a separate process, as `make invoke` runs it)
     done = subprocess.run(
-        [sys.executable, "-m", "watchdogs.local.invoke", "GlueCrawlerWatchdogFunction", "-"],
+        [sys.executable, "-m", "watchdogs_local.invoke", "GlueCrawlerWatchdogFunction", "-"],
         input=event,
         capture_output=True,
         text=True,

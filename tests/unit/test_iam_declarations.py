@@ -15,9 +15,9 @@ import pytest
 from watchdogs.actions import ACTIONS
 from watchdogs.crawlers import CrawlerRemediator
 from watchdogs.executions import ExecutionRemediator
-from watchdogs.local.template import granted_statements, translate_template
 from watchdogs.queries import QueryRemediator
 from watchdogs.sweep import DISCOVERY_PERMISSIONS
+from watchdogs_local.template import granted_statements, translate_template
 
 ROOT = Path(__file__).resolve().parents[2]
 #: what every function needs to run at all: its incident store, idempotency, alerts, the stack's key, the DLQ

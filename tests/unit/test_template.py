@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from watchdogs.local.template import function_logical_ids, granted_statements, load_template, translate_template
 from watchdogs.settings import Settings, load_settings
+from watchdogs_local.template import function_logical_ids, granted_statements, load_template, translate_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from watchdogs.local.emulator import ACCOUNT, REGION
+from watchdogs_local.emulator import ACCOUNT, REGION
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,7 +71,7 @@ def hold_next_crawl(name: str) -> None:
 
 def fail_crawl(name: str, error_message: str) -> None:
     """The crawler's current crawl fails now with ``error_message`` (Glue's ``LastCrawl.ErrorMessage``)."""
-    from watchdogs.local.moto_ext.glue import set_crawl  # noqa: PLC0415
+    from watchdogs_local.moto_ext.glue import set_crawl  # noqa: PLC0415
 
     set_crawl(name, "FAILED", error_message=error_message)
 
@@ -93,7 +93,7 @@ def fail_queries(marker: str, *, error_message: str, error_category: int = 2, er
     (category 2 = USER: not retryable) once it has run one step."""
     from moto.athena.models import AthenaBackend, athena_backends  # noqa: PLC0415
 
-    from watchdogs.local.moto_ext.athena import set_query_execution  # noqa: PLC0415
+    from watchdogs_local.moto_ext.athena import set_query_execution  # noqa: PLC0415
 
     backend = athena_backends[ACCOUNT][REGION]
     original = AthenaBackend.start_query_execution

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from watchdogs.local.emulator import ACCOUNT, REGION
+from watchdogs_local.emulator import ACCOUNT, REGION
 
 _CRAWL_SUCCEEDED = {"SUCCEEDED", "COMPLETED"}
 _CRAWL_FAILED = {"FAILED"}

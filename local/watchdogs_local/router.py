@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from watchdogs.local.emulator import ACCOUNT, FAKE_CREDENTIALS, REGION
+from watchdogs_local.emulator import ACCOUNT, FAKE_CREDENTIALS, REGION
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from watchdogs.local.emulator import DeployedFunction, DeployedRule, Deployment
+    from watchdogs_local.emulator import DeployedFunction, DeployedRule, Deployment
 
 
 #: what Lambda sets per function rather than per configuration: functions whose deployed environments are equal

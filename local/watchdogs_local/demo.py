@@ -1,15 +1,15 @@
 """``make demo``: the watchdogs heal the runbook's lakehouse, offline, in under a minute.
 
-``python -m watchdogs.local.demo`` (console script ``watchdogs-demo``):
+``python -m watchdogs_local.demo`` (console script ``watchdogs-demo``):
 
 1. starts the embedded emulator (in-process moto server, Step Functions execution simulation on) and deploys
    ``template.yaml`` into it -- SAM transform, CloudFormation stack -- so the tables, topic, functions (with their
    resolved environment) and EventBridge rules are the template's own;
-2. provisions the runbook's lakehouse (:mod:`watchdogs.local.lakehouse`) and subscribes an SQS queue to the
+2. provisions the runbook's lakehouse (:mod:`watchdogs_local.lakehouse`) and subscribes an SQS queue to the
    deployed alert topic, as an alert subscriber would;
 3. plays scenarios with injected faults on a compressed clock (thresholds and sweep period in seconds, passed as
-   template parameters at deploy time). State changes become real-shaped events (:mod:`watchdogs.local.observer`)
-   routed through the *deployed* rules to the deployed functions' handlers (:mod:`watchdogs.local.router`); the
+   template parameters at deploy time). State changes become real-shaped events (:mod:`watchdogs_local.observer`)
+   routed through the *deployed* rules to the deployed functions' handlers (:mod:`watchdogs_local.router`); the
    schedule rule fires every ``--sweep-every`` seconds;
 4. prints, as it goes and at the end, the timeline (detected -> acted -> resolved), the incident table and the
    notifications the subscriber received, and exits 1 if any scenario's expected outcome did not happen.
@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from watchdogs.local.emulator import ACCOUNT, REGION, TEMPLATE, Deployment, Emulator
-from watchdogs.local.lakehouse import SANDBOX_PARAMETERS
+from watchdogs_local.emulator import ACCOUNT, REGION, TEMPLATE, Deployment, Emulator
+from watchdogs_local.lakehouse import SANDBOX_PARAMETERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     import boto3
 
     from watchdogs.incidents import Incident
-    from watchdogs.local.lakehouse import Lakehouse
-    from watchdogs.local.observer import StateObserver
-    from watchdogs.local.router import ApiCallMeter, Delivery, Router
+    from watchdogs_local.lakehouse import Lakehouse
+    from watchdogs_local.observer import StateObserver
+    from watchdogs_local.router import ApiCallMeter, Delivery, Router
 
 STACK = "lakehouse-watchdogs-sandbox"
 
@@ -191,10 +191,10 @@ class Demo:
 
     # -------------------------------------------------------------------------------------------- setup
     def setup(self) -> None:
-        from watchdogs.local import faults  # noqa: PLC0415
-        from watchdogs.local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
-        from watchdogs.local.observer import StateObserver  # noqa: PLC0415
-        from watchdogs.local.router import ApiCallMeter, Router  # noqa: PLC0415
+        from watchdogs_local import faults  # noqa: PLC0415
+        from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
+        from watchdogs_local.observer import StateObserver  # noqa: PLC0415
+        from watchdogs_local.router import ApiCallMeter, Router  # noqa: PLC0415
 
         self.say("Lakehouse Watchdogs - local demo (embedded emulator: no AWS account, no Docker)")
         if self.emulator is None:
@@ -276,7 +276,7 @@ class Demo:
         return {s["LogicalResourceId"]: s["ResourceType"] for s in summaries["StackResourceSummaries"]}
 
     def teardown(self) -> None:
-        from watchdogs.local import faults  # noqa: PLC0415
+        from watchdogs_local import faults  # noqa: PLC0415
 
         faults.restore_clock()
         if self.router is not None:
@@ -321,7 +321,7 @@ class Demo:
         self.collect_notifications()
 
     def _route(self, event: dict[str, Any]) -> None:
-        from watchdogs.local.observer import describe  # noqa: PLC0415
+        from watchdogs_local.observer import describe  # noqa: PLC0415
 
         assert self.router is not None
         deliveries = self.router.route(event)
@@ -331,7 +331,7 @@ class Demo:
             self.log("event", f"{describe(event)} -> {delivery.function}: {describe_result(delivery)}")
 
     def _route_storm(self, original: dict[str, Any], copies: list[dict[str, Any]]) -> None:
-        from watchdogs.local.observer import describe  # noqa: PLC0415
+        from watchdogs_local.observer import describe  # noqa: PLC0415
 
         assert self.router is not None
         outcomes: dict[str, int] = {}
@@ -453,7 +453,7 @@ class Demo:
         return played
 
     def _sabotage(self, scenario: Scenario) -> Callable[[], None]:
-        from watchdogs.local import faults  # noqa: PLC0415
+        from watchdogs_local import faults  # noqa: PLC0415
 
         if scenario.key not in self.sabotage or scenario.sabotage is None:
             return lambda: None
@@ -653,7 +653,7 @@ def _actions(incident: Incident | None, step: str | None = None) -> list[str]:
 
 # --- 1. stuck raw crawler stalls a pipeline run ---------------------------------------------------------------
 def _stuck_crawler_start(demo: Demo) -> dict[str, Any]:
-    from watchdogs.local import faults  # noqa: PLC0415
+    from watchdogs_local import faults  # noqa: PLC0415
 
     assert demo.lakehouse is not None
     crawler = demo.lakehouse.names.crawler("raw")
@@ -698,7 +698,7 @@ def _stuck_crawler_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
 
 # --- 2. stuck Athena query -------------------------------------------------------------------------------------
 def _stuck_query_start(demo: Demo) -> dict[str, Any]:
-    from watchdogs.local import faults  # noqa: PLC0415
+    from watchdogs_local import faults  # noqa: PLC0415
 
     assert demo.lakehouse is not None
     workgroup = demo.lakehouse.names.workgroup
@@ -737,7 +737,7 @@ def _stuck_query_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
 
 # --- 3. crawler failing with AccessDenied -----------------------------------------------------------------------
 def _access_denied_start(demo: Demo) -> dict[str, Any]:
-    from watchdogs.local import faults  # noqa: PLC0415
+    from watchdogs_local import faults  # noqa: PLC0415
 
     assert demo.lakehouse is not None
     crawler = demo.lakehouse.names.crawler("processed")
@@ -755,7 +755,7 @@ def _access_denied_settled(demo: Demo, ctx: dict[str, Any]) -> bool:
 
 
 def _access_denied_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
-    from watchdogs.local import faults  # noqa: PLC0415
+    from watchdogs_local import faults  # noqa: PLC0415
 
     incident = demo.incident("crawler", ctx["crawler"], "FAILED")
     crawls = faults.crawl_count(ctx["crawler"])
@@ -779,7 +779,7 @@ def _access_denied_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
 
 # --- 4. a run failing in the dbt tests step ---------------------------------------------------------------------
 def _dbt_tests_start(demo: Demo) -> dict[str, Any]:
-    from watchdogs.local import faults  # noqa: PLC0415
+    from watchdogs_local import faults  # noqa: PLC0415
 
     assert demo.lakehouse is not None
     faults.fail_queries("-- dbt tests", error_message=TESTS_FAILED)
@@ -797,7 +797,7 @@ def _dbt_tests_settled(demo: Demo, ctx: dict[str, Any]) -> bool:
 
 
 def _dbt_tests_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
-    from watchdogs.local import faults  # noqa: PLC0415
+    from watchdogs_local import faults  # noqa: PLC0415
 
     faults.clear_query_faults()
     execution = _execution(demo, ctx["execution"])
@@ -823,7 +823,7 @@ STORM_COPIES = 10
 
 
 def _storm_start(demo: Demo) -> dict[str, Any]:
-    from watchdogs.local import faults  # noqa: PLC0415
+    from watchdogs_local import faults  # noqa: PLC0415
 
     assert demo.lakehouse is not None
     crawler = demo.lakehouse.names.crawler("curated")
@@ -852,7 +852,7 @@ def _storm_settled(demo: Demo, ctx: dict[str, Any]) -> bool:
 
 
 def _storm_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
-    from watchdogs.local import faults  # noqa: PLC0415
+    from watchdogs_local import faults  # noqa: PLC0415
 
     incident = demo.incident("crawler", ctx["crawler"], "FAILED")
     actions = _actions(incident)

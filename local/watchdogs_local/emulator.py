@@ -2,8 +2,8 @@
 
 :class:`Emulator` starts a ``ThreadedMotoServer`` on a free loopback port (``MOTO_PORT`` set, so the Step Functions
 simulation's Glue/Athena tasks reach it), turns moto's state-machine execution simulation on, installs the moto
-extensions (:mod:`watchdogs.local.moto_ext`) and deploys the template: SAM transform
-(:func:`watchdogs.local.template.translate_template`) -> CloudFormation stack on the emulator. Tables, topic,
+extensions (:mod:`watchdogs_local.moto_ext`) and deploys the template: SAM transform
+(:func:`watchdogs_local.template.translate_template`) -> CloudFormation stack on the emulator. Tables, topic,
 queues, roles, functions and EventBridge rules then exist because the template says so; :class:`Deployment` is
 what was *deployed* (read back from the emulator's Lambda and EventBridge APIs, never from the template), which
 is what the router routes through.
@@ -31,10 +31,10 @@ if TYPE_CHECKING:
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 DEFAULT_STACK = "lakehouse-watchdogs-local"
-#: where the packaged source goes (the placeholder CodeUri :mod:`watchdogs.local.template` translates to)
+#: where the packaged source goes (the placeholder CodeUri :mod:`watchdogs_local.template` translates to)
 ARTIFACT_BUCKET = "lakehouse-watchdogs-local-artifacts"
 ARTIFACT_KEY = "watchdogs.zip"
 #: credentials the emulator accepts; never real ones
@@ -150,7 +150,7 @@ class Emulator:
             self._previous_port = os.environ.get("MOTO_PORT")
             os.environ["MOTO_PORT"] = str(self.port)
         self._enable_execution_simulation()
-        from watchdogs.local import moto_ext  # noqa: PLC0415
+        from watchdogs_local import moto_ext  # noqa: PLC0415
 
         moto_ext.install()
         return self
@@ -176,19 +176,19 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API). Deployments must be redone."""
-        from watchdogs.local.moto_ext.stepfunctions import stop_running_executions  # noqa: PLC0415
+        from watchdogs_local.moto_ext.stepfunctions import stop_running_executions  # noqa: PLC0415
 
         stop_running_executions()
         self._post("/moto-api/reset", {})
         self.deployment = None
 
     def _enable_execution_simulation(self) -> None:
-        from watchdogs.local.moto_ext.stepfunctions import execution_simulation  # noqa: PLC0415
+        from watchdogs_local.moto_ext.stepfunctions import execution_simulation  # noqa: PLC0415
 
         self._previous_simulation = execution_simulation(True)
 
     def _restore_execution_simulation(self) -> None:
-        from watchdogs.local.moto_ext.stepfunctions import (  # noqa: PLC0415
+        from watchdogs_local.moto_ext.stepfunctions import (  # noqa: PLC0415
             execution_simulation,
             stop_running_executions,
         )
@@ -242,7 +242,7 @@ class Emulator:
         stack_name: str = DEFAULT_STACK,
     ) -> Deployment:
         """SAM-translate ``template`` with ``parameters`` and create it as a CloudFormation stack in the emulator."""
-        from watchdogs.local.template import translate_template  # noqa: PLC0415
+        from watchdogs_local.template import translate_template  # noqa: PLC0415
 
         translated = translate_template(template, dict(parameters or {}))
         return self.deploy_translated(translated, parameters or {}, stack_name=stack_name, code_dir=code_dir(template))
@@ -402,7 +402,7 @@ def _refers_to(node: Any, logical_ids: set[str]) -> bool:
 
 def code_dir(template: Path) -> Path:
     """The directory the template's functions are built from (``Globals.Function.CodeUri``, else ``src/``)."""
-    from watchdogs.local.template import load_template  # noqa: PLC0415
+    from watchdogs_local.template import load_template  # noqa: PLC0415
 
     code_uri = load_template(template).get("Globals", {}).get("Function", {}).get("CodeUri", "src/")
     return template.parent / (code_uri if isinstance(code_uri, str) and not code_uri.startswith("s3://") else "src")

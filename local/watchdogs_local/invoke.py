@@ -1,6 +1,6 @@
 """Invoke any function of ``template.yaml`` with any sample event, without Docker (``watchdogs-invoke``).
 
-    python -m watchdogs.local.invoke FUNCTION_LOGICAL_ID EVENT_FILE|-  [--parameter-overrides ...] [--env-vars F]
+    python -m watchdogs_local.invoke FUNCTION_LOGICAL_ID EVENT_FILE|-  [--parameter-overrides ...] [--env-vars F]
 
 The handler and environment are resolved from the template, as ``sam local invoke`` resolves them (parameter
 overrides in SAM's ``Key=Value`` form, ``--env-vars`` in SAM's JSON format: ``{"Parameters": {...},
@@ -27,8 +27,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from watchdogs.local.emulator import ACCOUNT, REGION, TEMPLATE, DeployedFunction
-from watchdogs.local.lakehouse import SANDBOX_PARAMETERS
+from watchdogs_local.emulator import ACCOUNT, REGION, TEMPLATE, DeployedFunction
+from watchdogs_local.lakehouse import SANDBOX_PARAMETERS
 
 #: the embedded target's deployment: the runbook's sandbox names, acting (thresholds: the template's defaults)
 EMBEDDED_PARAMETERS: dict[str, str] = {
@@ -93,7 +93,7 @@ def function_from_template(
     stack_name: str = EMBEDDED_STACK,
 ) -> DeployedFunction:
     """Handler and environment of ``logical_id`` from the SAM-translated template, resolved like sam local."""
-    from watchdogs.local.template import translate_template  # noqa: PLC0415
+    from watchdogs_local.template import translate_template  # noqa: PLC0415
 
     cfn = translate_template(template, parameters, region=region, account_id=account_id)
     resource = cfn["Resources"].get(logical_id)
@@ -240,7 +240,7 @@ def invoke(
 ) -> tuple[dict[str, Any] | Any, str | None]:
     """Run the function's handler on ``event``; returns (result, error). The embedded emulator unless
     ``endpoint``/``profile`` is given."""
-    from watchdogs.local.router import Router  # noqa: PLC0415
+    from watchdogs_local.router import Router  # noqa: PLC0415
 
     overrides = load_env_vars(env_vars, logical_id)
     if endpoint is None and profile is None:
@@ -259,7 +259,7 @@ def invoke(
         target["AWS_ENDPOINT_URL"] = endpoint
     if profile:  # the profile's credentials, not whatever keys this shell exports
         target.update(AWS_PROFILE=profile, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None, AWS_SESSION_TOKEN=None)
-    from watchdogs.local.emulator import Deployment  # noqa: PLC0415
+    from watchdogs_local.emulator import Deployment  # noqa: PLC0415
 
     deployment = Deployment(
         stack_name=stack_name or "", functions={logical_id: function}, rules=[], resources={}, outputs={}
@@ -280,9 +280,9 @@ def _invoke_embedded(
     overrides: dict[str, str],
     log_stream: IO[str] | None,
 ) -> tuple[Any, str | None]:
-    from watchdogs.local.emulator import Emulator  # noqa: PLC0415
-    from watchdogs.local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
-    from watchdogs.local.router import Router  # noqa: PLC0415
+    from watchdogs_local.emulator import Emulator  # noqa: PLC0415
+    from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
+    from watchdogs_local.router import Router  # noqa: PLC0415
 
     with Emulator() as emulator:
         deployment = emulator.deploy(template, {**EMBEDDED_PARAMETERS, **parameters}, stack_name=EMBEDDED_STACK)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watchdogs.local.emulator import FAKE_CREDENTIALS, REGION, ROOT, Emulator
+from watchdogs_local.emulator import FAKE_CREDENTIALS, REGION, ROOT, Emulator
 
 DOCKER_HOST_IP = "172.17.0.1"  # the docker0 bridge: the host, seen from a container
 STACK = "lakehouse-watchdogs-sam-local"
@@ -58,7 +58,7 @@ def sam_binary() -> str:
 
 def declares_endpoint(built: Path) -> bool:
     """Whether the built template's functions declare ``AWS_ENDPOINT_URL`` (else --env-vars cannot set it)."""
-    from watchdogs.local.template import load_template  # noqa: PLC0415
+    from watchdogs_local.template import load_template  # noqa: PLC0415
 
     template = load_template(built)
     declared = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
@@ -100,9 +100,9 @@ def run(samples: list[Path], *, timeout: float = 180) -> int:
 
 
 def _run(samples: list[Path], build_dir: Path, timeout: float) -> int:  # noqa: PLR0915
-    from watchdogs.local.invoke import EMBEDDED_PARAMETERS  # noqa: PLC0415
-    from watchdogs.local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
-    from watchdogs.local.router import Router  # noqa: PLC0415
+    from watchdogs_local.invoke import EMBEDDED_PARAMETERS  # noqa: PLC0415
+    from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
+    from watchdogs_local.router import Router  # noqa: PLC0415
 
     sam = sam_binary()
     environment = {**os.environ, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "SAM_CLI_TELEMETRY": "0"}
