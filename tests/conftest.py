@@ -36,12 +36,10 @@ def moto_server() -> Iterator[str]:
     server.start()
     url = f"http://127.0.0.1:{port}"
     os.environ["MOTO_PORT"] = str(port)
-    try:
-        from watchdogs_local import moto_ext
+    # the harness's moto extensions (local/watchdogs_local, not shipped to Lambda); a failed import must fail loudly
+    from watchdogs_local import moto_ext
 
-        moto_ext.install()
-    except ImportError:  # pragma: no cover - extensions not written yet
-        pass
+    moto_ext.install()
     yield url
     server.stop()
 
