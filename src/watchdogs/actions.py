@@ -2,7 +2,12 @@
 
 Every action declares the IAM actions it uses (and the kind of resource they are scoped to); a meta-test checks
 that ``template.yaml`` grants each function exactly what its actions and reads declare, scoped to resources.
-"Already stopped / already running" answers are outcomes, not errors.
+"Already stopped / already running" answers are outcomes, not errors; every other error is raised as botocore
+raised it, for the engine to classify (retry later, outcome unknown, refused).
+
+Each action also declares how to **verify** it: a re-read that says whether its effect is visible. The engine
+uses it when a call's outcome is unknown (a timeout, a 5xx) or an earlier invocation died between writing the
+intent and recording the outcome: a visible effect is recorded, never repeated.
 """
 
 from __future__ import annotations
@@ -38,13 +43,21 @@ class Action:
     resource_kind: str  # crawler | workgroup | execution | state-machine | metadata-table
     run: Callable[[AwsClients, dict[str, Any]], ActionResult]
     doc: str
+    verify: Callable[[AwsClients, dict[str, Any], dict[str, Any]], bool | None] | None = None
+    #: repeating the call is harmless (a conditional write, an API with an idempotency token)
+    idempotent: bool = False
 
 
 ACTIONS: dict[str, Action] = {}
 
 
 def action(
-    name: str, *, iam: tuple[str, ...], resource_kind: str
+    name: str,
+    *,
+    iam: tuple[str, ...],
+    resource_kind: str,
+    verify: Callable[[AwsClients, dict[str, Any], dict[str, Any]], bool | None] | None = None,
+    idempotent: bool = False,
 ) -> Callable[
     [Callable[[AwsClients, dict[str, Any]], ActionResult]], Callable[[AwsClients, dict[str, Any]], ActionResult]
 ]:
@@ -52,7 +65,13 @@ def action(
         func: Callable[[AwsClients, dict[str, Any]], ActionResult],
     ) -> Callable[[AwsClients, dict[str, Any]], ActionResult]:
         ACTIONS[name] = Action(
-            name=name, iam_actions=iam, resource_kind=resource_kind, run=func, doc=func.__doc__ or ""
+            name=name,
+            iam_actions=iam,
+            resource_kind=resource_kind,
+            run=func,
+            doc=func.__doc__ or "",
+            verify=verify,
+            idempotent=idempotent,
         )
         return func
 
@@ -64,49 +83,83 @@ def _code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-@action("stop_crawler", iam=("glue:StopCrawler",), resource_kind="crawler")
+# ------------------------------------------------------------------------------------------------ verifiers
+def crawler_stopped(clients: AwsClients, params: dict[str, Any], baseline: dict[str, Any]) -> bool | None:
+    """StopCrawler is visible once the crawler is STOPPING or READY."""
+    state = clients.glue.get_crawler(Name=params["crawler"])["Crawler"].get("State")
+    return state in {"STOPPING", "READY"}
+
+
+def crawler_started(clients: AwsClients, params: dict[str, Any], baseline: dict[str, Any]) -> bool | None:
+    """StartCrawler is visible once a crawl newer than the one before the intent has started (or is running)."""
+    crawler = clients.glue.get_crawler(Name=params["crawler"])["Crawler"]
+    if crawler.get("State") in {"RUNNING", "STOPPING"}:
+        return True
+    started = (crawler.get("LastCrawl") or {}).get("StartTime")
+    before = baseline.get("last_crawl_started_at")
+    if started is None:
+        return False
+    from watchdogs.incidents.record import iso  # noqa: PLC0415
+
+    return before is None or iso(started) > str(before)
+
+
+def query_stopped(clients: AwsClients, params: dict[str, Any], baseline: dict[str, Any]) -> bool | None:
+    """StopQueryExecution is visible once the query is no longer QUEUED or RUNNING."""
+    execution = clients.athena.get_query_execution(QueryExecutionId=params["query_execution_id"])
+    return execution["QueryExecution"].get("Status", {}).get("State") not in {"QUEUED", "RUNNING"}
+
+
+def execution_stopped(clients: AwsClients, params: dict[str, Any], baseline: dict[str, Any]) -> bool | None:
+    """StopExecution is visible once the run is no longer RUNNING."""
+    return clients.sfn.describe_execution(executionArn=params["execution_arn"]).get("status") != "RUNNING"
+
+
+def execution_redriven(clients: AwsClients, params: dict[str, Any], baseline: dict[str, Any]) -> bool | None:
+    """RedriveExecution is visible once the run's redrive count grew past the one before the intent."""
+    described = clients.sfn.describe_execution(executionArn=params["execution_arn"])
+    return int(described.get("redriveCount", 0) or 0) > int(baseline.get("redrive_count", 0) or 0)
+
+
+# ------------------------------------------------------------------------------------------------ actions
+@action("stop_crawler", iam=("glue:StopCrawler",), resource_kind="crawler", verify=crawler_stopped)
 def stop_crawler(clients: AwsClients, params: dict[str, Any]) -> ActionResult:
     """Runbook "Reset crawler if stuck", step 1: ``aws glue stop-crawler --name <crawler>``."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
     try:
-        clients.glue.stop_crawler(Name=params["crawler"])
+        clients.acting("glue").stop_crawler(Name=params["crawler"])
     except ClientError as exc:
         if _code(exc) == "CrawlerNotRunningException":
             return ActionResult("already-stopped", "crawler was not running", changed=False)
         if _code(exc) == "CrawlerStoppingException":
             return ActionResult("already-stopping", "crawler was already stopping", changed=False)
-        raise ActionError(f"StopCrawler {params['crawler']}: {exc}") from exc
+        raise
     return ActionResult("stopping", "StopCrawler accepted")
 
 
-@action("start_crawler", iam=("glue:StartCrawler",), resource_kind="crawler")
+@action("start_crawler", iam=("glue:StartCrawler",), resource_kind="crawler", verify=crawler_started)
 def start_crawler(clients: AwsClients, params: dict[str, Any]) -> ActionResult:
     """Runbook "Reset crawler if stuck", step 2: wait for READY, then ``aws glue start-crawler``."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
     try:
-        clients.glue.start_crawler(Name=params["crawler"])
+        clients.acting("glue").start_crawler(Name=params["crawler"])
     except ClientError as exc:
         if _code(exc) == "CrawlerRunningException":
             return ActionResult("already-running", "crawler was already running", changed=False)
-        raise ActionError(f"StartCrawler {params['crawler']}: {exc}") from exc
+        raise
     return ActionResult("started", "StartCrawler accepted")
 
 
-@action("stop_query", iam=("athena:StopQueryExecution",), resource_kind="workgroup")
+@action("stop_query", iam=("athena:StopQueryExecution",), resource_kind="workgroup", verify=query_stopped)
 def stop_query(clients: AwsClients, params: dict[str, Any]) -> ActionResult:
     """Runbook "Pipeline Stuck in RUNNING State" 2: ``aws athena stop-query-execution --query-execution-id``."""
-    from botocore.exceptions import ClientError  # noqa: PLC0415
-
-    try:
-        clients.athena.stop_query_execution(QueryExecutionId=params["query_execution_id"])
-    except ClientError as exc:
-        raise ActionError(f"StopQueryExecution {params['query_execution_id']}: {exc}") from exc
+    clients.acting("athena").stop_query_execution(QueryExecutionId=params["query_execution_id"])
     return ActionResult("cancelled", "StopQueryExecution accepted")
 
 
-@action("stop_execution", iam=("states:StopExecution",), resource_kind="execution")
+@action("stop_execution", iam=("states:StopExecution",), resource_kind="execution", verify=execution_stopped)
 def stop_execution(clients: AwsClients, params: dict[str, Any]) -> ActionResult:
     """Runbook "Pipeline Stuck in RUNNING State" 3 (last resort): ``aws stepfunctions stop-execution``.
 
@@ -118,29 +171,40 @@ def stop_execution(clients: AwsClients, params: dict[str, Any]) -> ActionResult:
         f"{STOP_CAUSE_PREFIX}: {params.get('reason', 'stuck execution')} (incident {params.get('incident_id', '-')})"
     )
     try:
-        clients.sfn.stop_execution(executionArn=params["execution_arn"], error=STOP_ERROR, cause=cause[:32768])
+        clients.acting("sfn").stop_execution(
+            executionArn=params["execution_arn"], error=STOP_ERROR, cause=cause[:32768]
+        )
     except ClientError as exc:
         if _code(exc) == "ExecutionDoesNotExist":
             return ActionResult("gone", "execution does not exist", changed=False)
-        raise ActionError(f"StopExecution {params['execution_arn']}: {exc}") from exc
+        raise
     return ActionResult("stopped", cause)
 
 
-@action("redrive_execution", iam=("states:RedriveExecution",), resource_kind="execution")
+@action(
+    "redrive_execution",
+    iam=("states:RedriveExecution",),
+    resource_kind="execution",
+    verify=execution_redriven,
+    idempotent=True,
+)
 def redrive_execution(clients: AwsClients, params: dict[str, Any]) -> ActionResult:
-    """Retry a transient failure from the failed state (standard workflows, within the redrive window)."""
+    """Retry a transient failure from the failed state (standard workflows, within the redrive window). The
+    ``clientToken`` is the intent's token: a repeat of the same intent is the same redrive for AWS."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
     try:
-        clients.sfn.redrive_execution(executionArn=params["execution_arn"], clientToken=params["client_token"][:64])
+        clients.acting("sfn").redrive_execution(
+            executionArn=params["execution_arn"], clientToken=params["client_token"][:64]
+        )
     except ClientError as exc:
         if _code(exc) == "ExecutionNotRedrivable":
             return ActionResult("not-redrivable", str(exc), changed=False)
-        raise ActionError(f"RedriveExecution {params['execution_arn']}: {exc}") from exc
+        raise
     return ActionResult("redriven", "RedriveExecution accepted")
 
 
-@action("reconcile_metadata", iam=("dynamodb:UpdateItem",), resource_kind="metadata-table")
+@action("reconcile_metadata", iam=("dynamodb:UpdateItem",), resource_kind="metadata-table", idempotent=True)
 def reconcile_metadata(clients: AwsClients, params: dict[str, Any]) -> ActionResult:
     """Runbook "DynamoDB Metadata Query Issues": a run that died is no longer reported as RUNNING.
 
@@ -152,7 +216,7 @@ def reconcile_metadata(clients: AwsClients, params: dict[str, Any]) -> ActionRes
     status_attr = params["status_attr"]
     execution_attr = params["execution_attr"]
     try:
-        clients.dynamodb.update_item(
+        clients.acting("dynamodb").update_item(
             TableName=params["table"],
             Key=params["key"],
             UpdateExpression="SET #s = :final, #err = :error, #at = :at, #by = :by",
@@ -176,5 +240,5 @@ def reconcile_metadata(clients: AwsClients, params: dict[str, Any]) -> ActionRes
     except ClientError as exc:
         if _code(exc) == "ConditionalCheckFailedException":
             return ActionResult("already-final", "row no longer RUNNING for this execution", changed=False)
-        raise ActionError(f"UpdateItem {params['table']}: {exc}") from exc
+        raise
     return ActionResult("reconciled", f"{status_attr} RUNNING -> {params['final_status']}")

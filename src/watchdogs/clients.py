@@ -23,17 +23,31 @@ class AwsClients:
 
     def __init__(self, session: boto3.Session | None = None, **overrides: Any) -> None:
         self._session = session
+        self._injected = frozenset(overrides)
         for name, client in overrides.items():  # explicit clients win (tests, custom adapters)
             self.__dict__[name] = client
 
-    def _client(self, service: str) -> Any:
+    def _client(self, service: str, *, attempts: int = 4) -> Any:
         import boto3  # noqa: PLC0415 - deferred: importing boto3 is most of a cold start
         from botocore.config import Config  # noqa: PLC0415
 
         if self._session is None:
             self._session = boto3.Session()
-        config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=20)
+        config = Config(retries={"mode": "standard", "max_attempts": attempts}, connect_timeout=5, read_timeout=20)
         return self._session.client(service, config=config)  # type: ignore[call-overload]
+
+    def acting(self, name: str) -> Any:
+        """The client for *mutating* calls on ``name`` (glue, athena, sfn, dynamodb): botocore must not retry
+        them by itself, because a retry after a timeout repeats a call whose effect may already have landed.
+        The engine settles unknown outcomes by re-reading the resource instead. Built only when acting; an
+        explicitly injected client (tests) is used as is."""
+        key = f"_acting_{name}"
+        if name in self._injected:
+            return getattr(self, name)
+        if key not in self.__dict__:
+            service = "stepfunctions" if name == "sfn" else name
+            self.__dict__[key] = self._client(service, attempts=1)
+        return self.__dict__[key]
 
     @cached_property
     def glue(self) -> GlueClient:

@@ -261,9 +261,9 @@ def crawler_facts(crawler: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The facts worth deciding on, from one ``GetCrawler`` answer (pure; JSON-plain values only)."""
     state = str(crawler.get("State", "READY"))
     facts: dict[str, Any] = {"exists": True, "crawler_state": state}
-    elapsed_ms = crawler.get("CrawlElapsedTime") or 0
-    if state in {"RUNNING", "STOPPING"} and elapsed_ms:
-        facts["running_seconds"] = int(elapsed_ms) // 1000
+    elapsed_ms = crawler.get("CrawlElapsedTime")
+    if state in {"RUNNING", "STOPPING"} and elapsed_ms is not None:
+        facts["running_seconds"] = int(elapsed_ms) // 1000  # 0 is "just started", not unknown
     last = crawler.get("LastCrawl") or {}
     if last:
         facts["last_crawl_status"] = last.get("Status")
@@ -298,20 +298,6 @@ def _stop(name: str) -> PlannedAction:
 
 def _ignore(summary: str, classification: str = "benign") -> Decision:
     return Decision(outcome=Outcome.IGNORE, summary=summary, classification=classification, severity=Severity.INFO)
-
-
-def _already_observed(decision: Decision, incident: Incident | None) -> Decision:
-    """In observe mode, the same would-be actions on an incident already OBSERVED are not news (no write, no
-    second notification on every sweep): the decision becomes an identical no-action re-decision."""
-    if (
-        incident is None
-        or incident.status is not IncidentStatus.OBSERVED
-        or not decision.actions
-        or incident.pending_step != decision.next_step
-        or incident.classification != decision.classification
-    ):
-        return decision
-    return decision.model_copy(update={"actions": [], "status_after": IncidentStatus.OBSERVED})
 
 
 def _same_failure(facts: dict[str, Any], incident: Incident) -> bool:
@@ -442,7 +428,7 @@ def decide_failed(
             )
         if facts.get("tags_unavailable"):
             return _tags_unavailable(name, rule.failure_class.value, RUNBOOK_FAILURES)
-        decision = Decision(
+        return Decision(
             outcome=Outcome.ACT,
             summary=f"Crawler {name} failed transiently ({quoted}): restarting it.",
             severity=Severity.WARNING,
@@ -452,7 +438,6 @@ def decide_failed(
             status_after=IncidentStatus.REMEDIATED,
             **common,
         )
-        return _already_observed(decision, incident)
     return Decision(
         outcome=Outcome.NOTIFY,
         summary=f"Crawler {name} failed: {quoted}. Not in the runbook's issue table: recorded, not acted on.",
@@ -491,25 +476,22 @@ def decide_stuck(
         since_stop = (now - stopped_at).total_seconds() if stopped_at else None
         if since_stop is None:  # observe mode: the stop was only recorded, never made
             if state == "READY":
-                return _stuck_over(name, facts)
+                return _stuck_over(name, facts, incident)
             if state != "RUNNING":
                 return _ignore(f"Crawler {name} is {state}: waiting.", "stopping")
-            return _already_observed(_stop_decision(name, running, threshold, common), incident)
+            return _stop_decision(name, running, threshold, common)
         if state == "READY":
             if facts.get("tags_unavailable"):
                 return _tags_unavailable(name, "crawler-stuck", RUNBOOK_RESET)
-            return _already_observed(
-                Decision(
-                    outcome=Outcome.ACT,
-                    summary=f"Crawler {name} is READY after the stop: starting it again.",
-                    classification="crawler-stuck",
-                    severity=Severity.WARNING,
-                    actions=[_start(name)],
-                    next_step=STEP_AWAIT_SUCCESS,
-                    status_after=IncidentStatus.REMEDIATED,
-                    **common,
-                ),
-                incident,
+            return Decision(
+                outcome=Outcome.ACT,
+                summary=f"Crawler {name} is READY after the stop: starting it again.",
+                classification="crawler-stuck",
+                severity=Severity.WARNING,
+                actions=[_start(name)],
+                next_step=STEP_AWAIT_SUCCESS,
+                status_after=IncidentStatus.REMEDIATED,
+                **common,
             )
         if state == "RUNNING" and running is not None and running < since_stop:
             return Decision(
@@ -544,7 +526,7 @@ def decide_stuck(
     if state == "READY":
         if incident is None:
             return _ignore(f"Crawler {name} is READY: not stuck.", "not-stuck")
-        return _stuck_over(name, facts)
+        return _stuck_over(name, facts, incident)
     if running is not None and running < threshold:
         return _ignore(f"Crawler {name} has run {running} s, under its threshold of {threshold} s.", "not-stuck")
     if state == "STOPPING":
@@ -573,16 +555,35 @@ def decide_stuck(
         )
     if facts.get("tags_unavailable"):
         return _tags_unavailable(name, "crawler-stuck", RUNBOOK_RESET)
-    return _already_observed(_stop_decision(name, running, threshold, common), incident)
+    return _stop_decision(name, running, threshold, common)
 
 
-def _stuck_over(name: str, facts: dict[str, Any]) -> Decision:
-    """The crawler is READY again: its STUCK incident (only that one: a failed crawl keeps its own) is over."""
+def _stuck_over(name: str, facts: dict[str, Any], incident: Incident | None = None) -> Decision:
+    """The crawler is READY again: its STUCK incident (only that one: a failed crawl keeps its own) is over.
+
+    Resolve means recovered: only a crawl that SUCCEEDED after the incident was detected resolves it. READY with a
+    cancelled or failed last crawl (someone stopped it, or the restarted crawl failed) closes the incident as not
+    recovered, and says so: the data was not crawled.
+    """
+    last = facts.get("last_crawl_status", "unknown")
+    started = str(facts.get("last_crawl_started_at") or "")
+    fresh = incident is None or not started or started >= incident.detected_at
+    if last == "SUCCEEDED" and fresh:
+        return Decision(
+            outcome=Outcome.RESOLVE,
+            summary=f"Crawler {name} is READY again and its last crawl SUCCEEDED.",
+            classification="not-stuck",
+            severity=Severity.INFO,
+            resolves=[Condition.STUCK],
+        )
     return Decision(
-        outcome=Outcome.RESOLVE,
-        summary=f"Crawler {name} is READY again (last crawl {facts.get('last_crawl_status', 'unknown')}).",
-        classification="not-stuck",
-        severity=Severity.INFO,
+        outcome=Outcome.CLOSE,
+        summary=(
+            f"Crawler {name} is READY, but its last crawl is {last}: not recovered, the data was not crawled. "
+            f"Start it again when the cause is fixed: aws glue start-crawler --name {name}"
+        ),
+        classification="stuck-not-recovered",
+        severity=Severity.WARNING,
         resolves=[Condition.STUCK],
     )
 
@@ -611,6 +612,14 @@ def decide_recovered(
     Data": the RESOLVE delegates a NO_NEW_DATA finding, recorded and notified as a warning.
     """
     name = finding.resource_id
+    if "crawler_state" in facts and (
+        facts["crawler_state"] != "READY" or facts.get("last_crawl_status") != "SUCCEEDED"
+    ):
+        return _ignore(
+            f"Crawler {name}: a success was reported, but GetCrawler shows {facts['crawler_state']} with last crawl "
+            f"{facts.get('last_crawl_status')}: not confirmed, nothing resolved.",
+            "unconfirmed-success",
+        )
     changed = bool(finding.facts.get("changed_anything", True))
     expected = bool(facts.get("expect_new_data", False))
     summary = f"Crawler {name} succeeded" + ("." if changed else " (no tables or partitions changed).")
@@ -752,10 +761,13 @@ class CrawlerRemediator:
         if condition is Condition.STARTED:
             return {}
         if condition is Condition.RECOVERED:
+            # resolve only what the crawler itself confirms: a late or duplicated Succeeded event of an earlier
+            # crawl must not close the incident of a crawl that hangs now (one GetCrawler, only if one is open)
+            confirmed = self._get_crawler(name, now) if state.active() else {}
             if finding.facts.get("changed_anything", True):
-                return {}
+                return confirmed
             tags = self._tags(finding)  # the expect-new-data tag decides; opt-out does not stop a resolve
-            return {"expect_new_data": expects_new_data(tags or {}, self.settings.crawler_expect_new_data)}
+            return {**confirmed, "expect_new_data": expects_new_data(tags or {}, self.settings.crawler_expect_new_data)}
         facts = self._get_crawler(name, now)
         if not facts.get("exists", True):
             return facts

@@ -1,16 +1,17 @@
-"""The engine: finding -> runbook decision -> guard -> act -> incident record -> notification.
+"""The engine, the shell around the pure lifecycle core: finding -> runbook decision -> plan -> effects -> outbox.
 
-Handlers and the sweep build :class:`~watchdogs.models.domain.Finding` objects and call :meth:`Engine.handle`.
-Per resource type a :class:`Remediator` reads the facts (boto3) and asks its pure runbook for a decision; the
-engine applies the guarantees every watchdog shares:
+Per finding: scope (on the resource's own identifier) -> load the resource's incidents and budget (one Query) ->
+settle any unfinished intent (re-read: a visible effect is recorded, never repeated) -> the runbook reads its facts
+and decides (pure) -> :func:`~watchdogs.lifecycle.plan.plan` (pure: holds, budget, observe, quiet repeats) ->
+carry the transition out:
 
-* scope: nothing outside the configured prefixes/workgroups, nothing tagged with the opt-out tag;
-* one actor: the incident write is conditional on its version (and a lease), so of two concurrent invocations
-  exactly one acts;
-* budget: mutating actions per resource over a rolling window; when exhausted the resource is escalated and
-  quarantined (no automatic action until the quarantine expires or an operator acknowledges);
-* mode: in ``observe`` the actions are recorded and notified as what the watchdog *would* do;
-* nothing lost: the incident is saved before notifying; a failed publish is recorded on the incident.
+1. the claim: one conditional write of the transition, its intents (before any mutating call), the budget it
+   spends, and its notification in the outbox when there is nothing to call;
+2. each mutating call, classified (:mod:`watchdogs.effects`): done, benign, retry later, refused;
+3. the record: one conditional write of the outcomes, the final status and the transition's notification;
+4. the outbox flush (:mod:`watchdogs.outbox`).
+
+A crash between any two steps leaves a state the next invocation (event, redelivery or sweep) completes.
 """
 
 from __future__ import annotations
@@ -21,27 +22,37 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from watchdogs.actions import ACTIONS, ActionError, ActionResult
+from watchdogs import effects
+from watchdogs.actions import ACTIONS
 from watchdogs.incidents import (
     Budget,
     ConcurrentUpdate,
     Incident,
     IncidentStore,
+    Intent,
     ResourceState,
     TimelineEntry,
     iso,
     now_utc,
     parse_iso,
 )
-from watchdogs.models.domain import Decision, Finding, IncidentStatus, Outcome, ResourceType, Severity
-from watchdogs.notifier import Notifier, NotifyError
+from watchdogs.lifecycle.plan import Policy, Transition, Verdict, plan
+from watchdogs.models.domain import Decision, Finding, IncidentStatus, Outcome, ResourceType
+from watchdogs.notifier import Notifier
 from watchdogs.observability import count, logger
+from watchdogs.outbox import flush
 from watchdogs.settings import Mode, Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from watchdogs.clients import AwsClients
+    from watchdogs.incidents.store import IncidentStoreProtocol
+    from watchdogs.lifecycle.steps import StepTable
 
 MAX_DELEGATION_DEPTH = 2
+#: first retry of a throttled / unknown call after this long, doubling per try (capped at 15 minutes)
+RETRY_BASE_SECONDS = 60
 
 
 class Remediator(Protocol):
@@ -54,7 +65,7 @@ class Remediator(Protocol):
     action_names: tuple[str, ...]
 
     def in_scope(self, finding: Finding) -> bool:
-        """Cheap scope check on names/ARNs, before any AWS call."""
+        """Cheap scope check on the resource's own name/ARN, before any AWS call."""
         ...
 
     def inspect(self, finding: Finding, state: ResourceState) -> dict[str, Any]:
@@ -81,6 +92,7 @@ class HandleResult:
     notified: bool = False
     detail: str = ""
     delegated: list[HandleResult] = field(default_factory=list)
+    pending_notifications: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,18 +105,21 @@ class HandleResult:
             "notified": self.notified,
             "detail": self.detail,
             "delegated": [d.as_dict() for d in self.delegated],
+            "pending_notifications": self.pending_notifications,
         }
 
 
-_STATUS_BY_OUTCOME = {
-    Outcome.ESCALATE: IncidentStatus.ESCALATED,
-    Outcome.NOTIFY: IncidentStatus.OPEN,
-    Outcome.WAIT: IncidentStatus.REMEDIATING,
-}
+def facts_for_record(facts: dict[str, Any]) -> dict[str, Any]:
+    """Facts worth keeping on the incident (drop bulky or internal ones)."""
+    return {k: v for k, v in facts.items() if k not in {"opted_out", "tags", "raw"} and v is not None}
+
+
+def _entry(now: datetime, kind: str, detail: str = "", **fields: Any) -> TimelineEntry:
+    return TimelineEntry(at=iso(now), kind=kind, detail=detail, **fields)
 
 
 class Engine:
-    """Applies decisions. Takes its adapters; builds nothing at import time."""
+    """Carries decisions out. Takes its adapters; builds nothing at import time."""
 
     def __init__(
         self,
@@ -112,45 +127,69 @@ class Engine:
         clients: AwsClients,
         remediators: dict[ResourceType, Remediator],
         *,
-        store: IncidentStore | None = None,
+        store: IncidentStoreProtocol | None = None,
         notifier: Notifier | None = None,
         actor: str | None = None,
+        clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.settings = settings
         self.clients = clients
         self.remediators = remediators
-        self.store = store or IncidentStore(
+        self.store: IncidentStoreProtocol = store or IncidentStore(
             settings.incident_table,
             clients.dynamodb,
             ttl_days=settings.incident_ttl_days,
             environment=settings.environment,
         )
-        self.notifier = notifier or Notifier(settings.alert_topic_arn, clients.sns)
+        self._notifier = notifier
         self.actor = actor or f"{os.environ.get('AWS_LAMBDA_FUNCTION_NAME', 'local')}/{uuid.uuid4().hex[:8]}"
+        self.clock = clock
+
+    @property
+    def notifier(self) -> Notifier:
+        """Built on first publish only: an invocation that sends nothing creates no SNS client."""
+        if self._notifier is None:
+            self._notifier = Notifier(self.settings.alert_topic_arn, self.clients.sns)
+        return self._notifier
+
+    def policy(self) -> Policy:
+        s = self.settings
+        return Policy(
+            observe=s.mode is Mode.OBSERVE,
+            budget_max=s.budget_max_actions,
+            budget_window_seconds=s.budget_window_seconds,
+            quarantine_seconds=s.quarantine_seconds,
+            hold_seconds=s.quarantine_seconds,
+            lease_seconds=s.lease_seconds,
+            actor=self.actor,
+        )
 
     # ------------------------------------------------------------------------------------------------ entry
     def handle(self, finding: Finding, *, depth: int = 0) -> HandleResult:
+        result = HandleResult(outcome="", resource=finding.resource_key, condition=finding.condition.value)
         remediator = self.remediators.get(finding.resource_type)
-        base = HandleResult(outcome="", resource=finding.resource_key, condition=finding.condition.value)
         if remediator is None:
-            base.outcome, base.detail = "unsupported", f"no remediator for {finding.resource_type}"
-            return base
+            result.outcome, result.detail = "unsupported", f"no remediator for {finding.resource_type}"
+            return result
         if not remediator.in_scope(finding):
             logger.info("out of scope: ignored", resource=finding.resource_key, scope_key=finding.scope_key)
             count("OutOfScope", resource_type=finding.resource_type.value)
-            base.outcome = "out-of-scope"
-            return base
-
+            result.outcome = "out-of-scope"
+            return result
         state = self.store.load(finding.resource_type, finding.resource_id)
+        waiting = self._settle(state, result)
+        if waiting is not None:
+            result.outcome, result.detail = waiting
+            return result
         facts = remediator.inspect(finding, state)
         if facts.get("opted_out"):
             logger.info("opted out by tag: ignored", resource=finding.resource_key, tag=self.settings.opt_out_tag)
             count("OptedOut", resource_type=finding.resource_type.value)
-            base.outcome = "opted-out"
-            return base
-        now = now_utc()
+            result.outcome = "opted-out"
+            return result
+        now = self.clock()
         incident = state.incidents.get(finding.condition)
-        decision = remediator.decide(finding, facts, incident, state, now)
+        decision = self._checked(remediator, remediator.decide(finding, facts, incident, state, now), incident)
         logger.info(
             "decision",
             resource=finding.resource_key,
@@ -161,212 +200,213 @@ class Engine:
             actions=[a.name for a in decision.actions],
             next_step=decision.next_step,
         )
-        undeclared = [
-            a.name for a in decision.actions if a.name not in remediator.action_names or a.name not in ACTIONS
-        ]
-        if undeclared:
-            # a runbook planned an action its remediator does not declare (and template.yaml may not grant):
-            # never run it; escalate so a person sees the bug
-            logger.error("undeclared action refused", resource=finding.resource_key, actions=undeclared)
-            count("UndeclaredAction")
-            decision = self._escalated(decision, f"undeclared action(s) {', '.join(undeclared)} refused")
-        if decision.outcome is Outcome.IGNORE:
-            count("Ignored", resource_type=finding.resource_type.value)
-            base.outcome, base.detail = "ignored", decision.summary
-            return base
-        if decision.outcome is Outcome.RESOLVE:
-            result = self._resolve(finding, state, decision, now)
+        if decision.outcome in {Outcome.RESOLVE, Outcome.CLOSE}:
+            self._close_all(finding, state, decision, now, result)
         else:
-            result = self._apply(finding, facts, incident, state, decision, now, depth)
-        if depth < MAX_DELEGATION_DEPTH and decision.outcome is Outcome.RESOLVE:
-            for delegated in decision.delegate:
-                result.delegated.append(self.handle(delegated, depth=depth + 1))
+            transition = plan(decision, incident, state.budget, self.policy(), now)
+            self._carry(finding, facts, incident, state, decision, transition, now, result)
+        # flush before delegating: a delegated finding on the same resource must not see (and send) ours again
+        for incident in list(state.incidents.values()):
+            if incident.outbox:
+                state.incidents[incident.condition] = self._flush(incident, result)
+        if depth < MAX_DELEGATION_DEPTH and result.outcome not in {"busy", "lost-race"}:
+            self._delegate(finding, decision, state, now, depth, result)
         return result
 
-    # ------------------------------------------------------------------------------------------------ resolve
-    def _resolve(self, finding: Finding, state: ResourceState, decision: Decision, now: datetime) -> HandleResult:
-        result = HandleResult(outcome="resolved", resource=finding.resource_key, condition=finding.condition.value)
-        active = [i for i in state.active() if not decision.resolves or i.condition in decision.resolves]
-        if not active:
-            result.outcome, result.detail = "nothing-open", decision.summary
-            count("NothingToResolve", resource_type=finding.resource_type.value)
-            return result
-        for incident in active:
-            detected = parse_iso(incident.detected_at)
-            resolved = incident.model_copy(
-                update={
-                    "status": IncidentStatus.RESOLVED,
-                    "resolved_at": iso(now),
-                    "time_to_recover_seconds": round((now - detected).total_seconds(), 3),
-                    "timeline": [
-                        *incident.timeline,
-                        TimelineEntry(at=iso(now), kind="resolved", detail=decision.summary, actor=finding.source),
-                    ],
-                }
-            )
-            try:
-                closed = self.store.close(resolved)
-            except ConcurrentUpdate:
-                logger.info(
-                    "resolve lost a race: another invocation changed the incident", incident=incident.incident_id
-                )
-                count("LostRace", resource_type=finding.resource_type.value)
-                continue
-            result.incident_id, result.status = closed.incident_id, closed.status.value
-            result.notified = self._notify(closed, "resolved", record=False)
-            count("Resolved", resource_type=finding.resource_type.value)
-        return result
-
-    # ------------------------------------------------------------------------------------------------ act
-    def _guard(self, decision: Decision, budget: Budget, now: datetime) -> tuple[Decision, Budget | None]:
-        """Quarantine and budget. Returns the (possibly downgraded) decision and the budget to write, if any."""
-        if not decision.actions:
-            return decision, None
-        if budget.is_quarantined(now):
-            until = datetime.fromtimestamp(budget.quarantined_until or 0, tz=now.tzinfo)
-            return self._escalated(
-                decision, f"resource quarantined until {iso(until)}: {budget.quarantine_reason}"
-            ), None
-        if not decision.consumes_budget:
-            return decision, None
-        window = self.settings.budget_window_seconds
-        used = budget.used(now, window)
-        horizon = now.timestamp() - window
-        kept = [t for t in budget.action_times if t > horizon]
-        if used + len(decision.actions) > self.settings.budget_max_actions:
-            reason = f"action budget exhausted ({used}/{self.settings.budget_max_actions} in {window}s)"
-            quarantine = Budget(
-                action_times=kept,
-                quarantined_until=(now + timedelta(seconds=self.settings.quarantine_seconds)).timestamp(),
-                quarantine_reason=reason,
-                version=budget.version + 1,
-            )
-            count("BudgetExhausted")
-            return self._escalated(decision, reason + "; resource quarantined"), quarantine
-        return decision, Budget(
-            action_times=kept + [now.timestamp()] * len(decision.actions),
-            quarantined_until=budget.quarantined_until,
-            quarantine_reason=budget.quarantine_reason,
-            version=budget.version + 1,
-        )
-
-    @staticmethod
-    def _escalated(decision: Decision, reason: str) -> Decision:
+    def _checked(self, remediator: Remediator, decision: Decision, incident: Incident | None) -> Decision:
+        """Refuse what a runbook may not do: undeclared actions, step transitions its table does not allow."""
+        problems = [
+            f"undeclared action {a.name}"
+            for a in decision.actions
+            if a.name not in remediator.action_names or a.name not in ACTIONS
+        ]
+        table: StepTable | None = getattr(remediator, "steps", None)
+        current = incident.pending_step if incident else None
+        if table is not None and not table.allows(current, decision.next_step):
+            problems.append(f"step {current or 'idle'} -> {decision.next_step} not in the {table.name} table")
+        if not problems:
+            return decision
+        logger.error("decision refused", problems=problems)
+        count("UndeclaredAction")
         return decision.model_copy(
             update={
                 "outcome": Outcome.ESCALATE,
                 "actions": [],
                 "next_step": None,
-                "severity": Severity.HIGH if decision.severity != Severity.CRITICAL else Severity.CRITICAL,
-                "summary": f"{decision.summary} Not acted on: {reason}.",
-                "status_after": IncidentStatus.ESCALATED,
-                "classification": decision.classification,
+                "summary": f"{decision.summary} Not acted on: {'; '.join(problems)} (a watchdog bug).",
+                "classification": "refused-decision",
             }
         )
 
-    def _apply(
+    # ------------------------------------------------------------------------------------------------ settle
+    def _settle(self, state: ResourceState, result: HandleResult) -> tuple[str, str] | None:
+        """Finish what an earlier invocation started: every active incident's unfinished intents are verified by a
+        re-read; a visible effect is recorded, an invisible one abandoned (and its budget refunded) so the fresh
+        decision may plan it again. Returns why to wait, if an intent's retry time has not come."""
+        now = self.clock()
+        for condition, incident in list(state.incidents.items()):
+            if not incident.intents:
+                continue
+            if incident.lease_until and incident.lease_owner != self.actor and parse_iso(incident.lease_until) > now:
+                return "busy", f"incident {incident.incident_id} is being acted on by {incident.lease_owner}"
+            due = [i for i in incident.intents if not i.retry_at or parse_iso(i.retry_at) <= now]
+            if len(due) < len(incident.intents):
+                return "retry-later", f"a throttled or unknown call is retried after {incident.intents[0].retry_at}"
+            settled, budget = self._verify_intents(incident, state.budget, now)
+            try:
+                saved = self.store.save(
+                    settled,
+                    expected_version=incident.version,
+                    budget=(state.budget, budget) if budget is not None else None,
+                )
+            except ConcurrentUpdate:
+                return "lost-race", "another invocation is settling the same incident"
+            state.incidents[condition] = saved
+            if budget is not None:
+                state.budget = Budget(
+                    budget.action_times, budget.quarantined_until, budget.quarantine_reason, state.budget.version + 1
+                )
+            result.actions += [f"{i.action}:settled" for i in due]
+        return None
+
+    def _verify_intents(self, incident: Incident, budget: Budget, now: datetime) -> tuple[Incident, Budget | None]:
+        entries: list[TimelineEntry] = []
+        done = dict(incident.actions_done)
+        attempts = incident.attempts
+        refund: list[float] = []
+        visible_any = False
+        for intent in incident.intents:
+            seen = effects.verify(self.clients, intent.action, intent.params, intent.baseline)
+            if seen:
+                visible_any = True
+                attempts += 1
+                done[intent.action] = intent.at
+                entries.append(
+                    _entry(
+                        parse_iso(intent.at),  # the call was made then; the re-read only found out now
+                        "action",
+                        f"{intent.target} (effect visible on re-read)",
+                        step=intent.action,
+                        outcome="verified",
+                        actor=intent.actor,
+                    )
+                )
+                count("IntentVerified", action=intent.action)
+            else:
+                refund.append(float(intent.baseline.get("_reserved", 0) or 0))
+                entries.append(
+                    _entry(
+                        now,
+                        "retry",
+                        f"{intent.target}: effect not visible; decided afresh",
+                        step=intent.action,
+                        outcome="abandoned",
+                    )
+                )
+                count("IntentAbandoned", action=intent.action)
+        settled = incident.append(*entries).model_copy(
+            update={"intents": [], "lease_owner": None, "lease_until": None, "attempts": attempts, "actions_done": done}
+        )
+        if visible_any:
+            settled = settled.enqueue(Outcome.ACT.value, iso(now))
+        new_budget = None
+        if any(refund):
+            times = list(budget.action_times)
+            for t in refund:
+                if t in times:
+                    times.remove(t)
+            new_budget = Budget(times, budget.quarantined_until, budget.quarantine_reason, budget.version)
+        return settled, new_budget
+
+    # ------------------------------------------------------------------------------------------------ close
+    def _close_all(
+        self, finding: Finding, state: ResourceState, decision: Decision, now: datetime, result: HandleResult
+    ) -> None:
+        wanted = decision.resolves or ([finding.condition] if decision.outcome is Outcome.CLOSE else [])
+        targets = [i for i in state.active() if not wanted or i.condition in wanted]
+        result.outcome, result.detail = "nothing-open", decision.summary
+        for incident in targets:
+            transition = plan(decision, incident, state.budget, self.policy(), now)
+            if transition.verdict is Verdict.BUSY:
+                result.outcome = "busy"
+                continue
+            if transition.verdict is not Verdict.CLOSE or transition.status is None:
+                continue
+            entry = _entry(now, transition.status.value, decision.summary, actor=finding.source)
+            ended = incident.append(entry).model_copy(
+                update={
+                    "status": transition.status,
+                    "summary": decision.summary,
+                    "severity": transition.severity,
+                    "resolved_at": iso(now),
+                    "time_to_recover_seconds": round((now - parse_iso(incident.detected_at)).total_seconds(), 3),
+                    "decision_key": transition.decision_key,
+                }
+            )
+            ended = ended.enqueue(transition.notify or "resolved", iso(now))
+            try:
+                closed = self.store.close(ended, status=transition.status)
+            except ConcurrentUpdate:
+                count("LostRace", resource_type=finding.resource_type.value)
+                continue
+            state.incidents.pop(incident.condition, None)
+            result.outcome = "resolved" if transition.status is IncidentStatus.RESOLVED else "closed"
+            result.incident_id, result.status = closed.incident_id, closed.status.value
+            self._flush(closed, result)
+            count("Resolved" if result.outcome == "resolved" else "Closed", resource_type=finding.resource_type.value)
+
+    # ------------------------------------------------------------------------------------------------ carry
+    def _carry(
         self,
         finding: Finding,
         facts: dict[str, Any],
         incident: Incident | None,
         state: ResourceState,
         decision: Decision,
+        transition: Transition,
         now: datetime,
-        depth: int,
-    ) -> HandleResult:
-        result = HandleResult(
-            outcome=decision.outcome.value, resource=finding.resource_key, condition=finding.condition.value
-        )
-        decision, new_budget = self._guard(decision, state.budget, now)
-        result.outcome = decision.outcome.value
-        observe = self.settings.mode is Mode.OBSERVE
-        if observe and decision.actions:
-            new_budget = None  # observing consumes no budget
-        target_status = (
-            IncidentStatus.OBSERVED
-            if observe and decision.actions
-            else _STATUS_BY_OUTCOME.get(decision.outcome, decision.status_after)
-        )
-        if decision.outcome is Outcome.ACT:
-            target_status = IncidentStatus.OBSERVED if observe else decision.status_after
-
-        if incident is not None:
-            lease_until = parse_iso(incident.lease_until) if incident.lease_until else None
-            if lease_until and lease_until > now and incident.lease_owner != self.actor:
-                count("Busy", resource_type=finding.resource_type.value)
-                result.outcome, result.incident_id = "busy", incident.incident_id
-                result.detail = f"another invocation ({incident.lease_owner}) holds the lease"
-                return result
-            unchanged = (
-                not decision.actions
-                and not decision.delegate
-                and incident.status == target_status
-                and incident.pending_step == decision.next_step
-            )
-            if unchanged:
-                count("NoChange", resource_type=finding.resource_type.value)
-                result.outcome, result.incident_id, result.status = (
-                    "unchanged",
-                    incident.incident_id,
-                    incident.status.value,
-                )
-                return result
-
-        draft, expected = self._draft(finding, facts, incident, decision, target_status, now, observe=observe)
-        budget_pair = (state.budget, new_budget) if new_budget is not None else None
+        result: HandleResult,
+    ) -> None:
+        result.outcome = transition.outcome.value
+        if transition.verdict is Verdict.BUSY:
+            count("Busy", resource_type=finding.resource_type.value)
+            result.outcome, result.detail = "busy", transition.reason
+            return
+        if transition.verdict is Verdict.NOOP:
+            if decision.outcome is Outcome.IGNORE:
+                count("Ignored", resource_type=finding.resource_type.value)
+                result.outcome, result.detail = "ignored", decision.summary
+                return
+            count("Held" if transition.held else "NoChange", resource_type=finding.resource_type.value)
+            result.outcome = "held" if transition.held else "unchanged"
+            result.detail = transition.reason
+            if incident is not None:
+                result.incident_id, result.status = incident.incident_id, incident.status.value
+            return
+        claim, expected = self._draft(finding, facts, incident, decision, transition, now)
         try:
-            claimed = self.store.save(draft, expected_version=expected, budget=budget_pair)
+            claimed = self.store.save(
+                claim,
+                expected_version=expected,
+                budget=(state.budget, transition.budget) if transition.budget is not None else None,
+            )
         except ConcurrentUpdate:
             logger.info("lost the race: another invocation owns this incident", resource=finding.resource_key)
             count("LostRace", resource_type=finding.resource_type.value)
             result.outcome = "lost-race"
-            return result
-
-        # --- act (or record what we would do) ---------------------------------------------------------------
-        entries, attempts, final_status = self._run_actions(decision, claimed, target_status, observe, result)
-
-        # --- heal at the cause: hand over to the remediation of the resource this one waits on -------------
-        if depth < MAX_DELEGATION_DEPTH:
-            for delegated in decision.delegate:
-                sub = self.handle(delegated, depth=depth + 1)
-                result.delegated.append(sub)
-                entries.append(
-                    TimelineEntry(
-                        at=iso(now_utc()),
-                        kind="delegated",
-                        step=delegated.resource_type.value,
-                        outcome=sub.outcome,
-                        detail=f"{delegated.resource_id} incident {sub.incident_id}",
-                    )
-                )
-
-        pending = decision.next_step if final_status is not IncidentStatus.ESCALATED else None
-        final = claimed.model_copy(
-            update={
-                "status": final_status,
-                "attempts": attempts,
-                "pending_step": pending,
-                "pending_since": iso(now)
-                if pending and pending != (incident.pending_step if incident else None)
-                else (claimed.pending_since if pending else None),
-                "timeline": [*claimed.timeline, *entries],
-                "lease_owner": None,
-                "lease_until": None,
-            }
-        )
-        if entries or final != claimed:
-            try:
-                final = self.store.save(final, expected_version=claimed.version)
-            except ConcurrentUpdate:  # pragma: no cover - we hold the lease; only an expired lease gets here
-                logger.warning("incident changed while we held the lease", incident=claimed.incident_id)
-                count("LeaseLost")
+            return
+        if transition.budget is not None:
+            state.budget = Budget(
+                transition.budget.action_times,
+                transition.budget.quarantined_until,
+                transition.budget.quarantine_reason,
+                state.budget.version + 1,
+            )
+        final = self._act(claimed, transition, state, now, result) if transition.actions else claimed
+        state.incidents[finding.condition] = final
         result.incident_id, result.status = final.incident_id, final.status.value
-        event = "observed" if final.status is IncidentStatus.OBSERVED else decision.outcome.value
-        if final_status is IncidentStatus.ESCALATED and decision.outcome is not Outcome.ESCALATE:
-            event = "escalate"
-        result.notified = self._notify(final, event, record=True)
-        count(f"Outcome{decision.outcome.value.title()}", resource_type=finding.resource_type.value)
-        return result
+        result.actions += [f"would:{a.name}" for a in transition.would_act]
+        count(f"Outcome{transition.outcome.value.title()}", resource_type=finding.resource_type.value)
 
     def _draft(
         self,
@@ -374,16 +414,14 @@ class Engine:
         facts: dict[str, Any],
         incident: Incident | None,
         decision: Decision,
-        target_status: IncidentStatus,
+        transition: Transition,
         now: datetime,
-        *,
-        observe: bool,
     ) -> tuple[Incident, int]:
-        """The incident as this invocation claims it (with a lease when it is about to act), and the version
-        the claim is conditional on (0: create)."""
-        timeline: list[TimelineEntry] = []
+        """The incident as this invocation claims it: the transition, its intents (before any call), and its
+        notification when there is nothing to call (an action's is written with its outcome)."""
+        entries: list[TimelineEntry] = []
         if incident is None:
-            timeline.append(
+            entries.append(
                 TimelineEntry(
                     at=iso(finding.observed_at),
                     kind="detected",
@@ -391,130 +429,250 @@ class Engine:
                     detail=f"{finding.resource_type.value} {finding.condition.value} ({finding.source})",
                 )
             )
-        timeline.append(
-            TimelineEntry(
-                at=iso(now),
-                kind="decided",
+        entries.append(
+            _entry(
+                now,
+                "decided",
+                decision.summary,
                 step=decision.classification,
-                outcome=decision.outcome.value,
-                detail=decision.summary,
+                outcome=transition.outcome.value,
                 actor=finding.source,
             )
         )
-        lease = iso(now + timedelta(seconds=self.settings.lease_seconds)) if decision.actions and not observe else None
-        merged_facts = {**(incident.facts if incident else {}), **facts_for_record(facts), **decision.facts}
-        base_fields: dict[str, Any] = {
-            "severity": decision.severity,
+        entries += [
+            _entry(now, "would-act", a.target, step=a.name, outcome="skipped (observe mode)")
+            for a in transition.would_act
+        ]
+        intents = [
+            Intent(
+                action=a.name,
+                params={**a.params, "incident_id": incident.incident_id if incident else ""},
+                target=a.target,
+                token=f"{a.params.get('client_token') or uuid.uuid4().hex}"[:64],
+                at=iso(now),
+                actor=self.actor,
+                baseline={**_baseline(facts), "_reserved": now.timestamp() if transition.budget else 0},
+            )
+            for a in transition.actions
+        ]
+        pending = transition.pending_step
+        fields: dict[str, Any] = {
+            "status": transition.status,
+            "severity": transition.severity,
             "classification": decision.classification,
-            "summary": decision.summary,
+            "summary": transition.summary,
             "runbook_section": decision.runbook_section,
             "advice": decision.advice,
             "mode": self.settings.mode.value,
             "budget_max": self.settings.budget_max_actions,
-            "facts": merged_facts,
-            "lease_owner": self.actor if lease else None,
-            "lease_until": lease,
+            "facts": {**(incident.facts if incident else {}), **facts_for_record(facts), **decision.facts},
+            "pending_step": pending,
+            "pending_since": (incident.pending_since if incident and incident.pending_step == pending else iso(now))
+            if pending
+            else None,
+            "decision_key": transition.decision_key,
+            "hold_until": transition.hold_until,
+            "intents": intents,
+            "lease_owner": self.actor if intents else None,
+            "lease_until": transition.lease_until,
         }
         if incident is None:
             draft = self.store.new_incident(
                 finding.resource_type,
                 finding.resource_id,
                 finding.condition,
-                status=target_status,
                 detected_at=finding.observed_at,
-                timeline=timeline,
-                **base_fields,
+                **fields,
             )
             expected = 0
         else:
-            draft = incident.model_copy(
-                update={**base_fields, "status": target_status, "timeline": [*incident.timeline, *timeline]}
-            )
-            expected = incident.version
+            draft, expected = incident.model_copy(update=fields), incident.version
+        draft = draft.append(*entries)
+        if transition.notify and not intents:
+            draft = draft.enqueue(transition.notify, iso(now))
         return draft, expected
 
-    def _run_actions(
-        self,
-        decision: Decision,
-        claimed: Incident,
-        target_status: IncidentStatus,
-        observe: bool,
-        result: HandleResult,
-    ) -> tuple[list[TimelineEntry], int, IncidentStatus]:
-        """Run (or, observing, record) the decision's actions in order; the first failure escalates and stops."""
+    def _act(
+        self, claimed: Incident, transition: Transition, state: ResourceState, now: datetime, result: HandleResult
+    ) -> Incident:
+        """Make each intended call once; record the outcomes and the transition's notification in one write."""
         entries: list[TimelineEntry] = []
+        remaining: list[Intent] = []
+        refused: str | None = None
+        done = dict(claimed.actions_done)
         attempts = claimed.attempts
-        final_status = target_status
-        for planned in decision.actions:
-            spec = ACTIONS[planned.name]
-            if observe:
+        for index, intent in enumerate(claimed.intents):
+            params = {**intent.params, "incident_id": claimed.incident_id}
+            if intent.action == "redrive_execution":
+                params["client_token"] = intent.token
+            effect = effects.carry_out(self.clients, intent.action, params, intent.baseline)
+            logger.info(
+                "acted", action=intent.action, target=intent.target, outcome=effect.outcome, cls=effect.cls.value
+            )
+            count(
+                "Acted" if effect.cls is effects.CallClass.DONE else f"Action{effect.cls.value.title()}",
+                action=intent.action,
+            )
+            result.actions.append(f"{intent.action}:{effect.outcome}")
+            if effect.cls in {effects.CallClass.DONE, effects.CallClass.BENIGN}:
+                attempts += effect.cls is effects.CallClass.DONE
+                done[intent.action] = iso(now)
                 entries.append(
-                    TimelineEntry(
-                        at=iso(now_utc()),
-                        kind="would-act",
-                        step=planned.name,
-                        outcome="skipped (observe mode)",
-                        detail=planned.target,
+                    _entry(
+                        now,
+                        "action",
+                        f"{intent.target} {effect.detail}".strip(),
+                        step=intent.action,
+                        outcome=effect.outcome,
+                        actor=self.actor,
                     )
                 )
-                result.actions.append(f"would:{planned.name}")
                 continue
-            try:
-                outcome: ActionResult = spec.run(self.clients, {**planned.params, "incident_id": claimed.incident_id})
-            except ActionError as exc:
-                logger.warning("action failed", action=planned.name, target=planned.target, error=str(exc))
-                count("ActionError", action=planned.name)
+            if effect.cls is effects.CallClass.RETRY:
+                delay = min(900, RETRY_BASE_SECONDS * 2**intent.tries)
+                retry_at = iso(now + timedelta(seconds=delay))
+                remaining = [
+                    intent.model_copy(update={"retry_at": retry_at, "tries": intent.tries + 1}),
+                    *claimed.intents[index + 1 :],
+                ]
                 entries.append(
-                    TimelineEntry(
-                        at=iso(now_utc()), kind="action", step=planned.name, outcome="failed", detail=str(exc)[:500]
+                    _entry(
+                        now,
+                        "retry",
+                        f"{intent.target}: {effect.detail}; retry after {retry_at}",
+                        step=intent.action,
+                        outcome=effect.outcome,
                     )
                 )
-                final_status = IncidentStatus.ESCALATED
                 break
-            attempts += 1
-            count("Acted", action=planned.name)
-            logger.info("acted", action=planned.name, target=planned.target, outcome=outcome.outcome)
+            refused = f"{intent.action} refused: {effect.detail}"
             entries.append(
-                TimelineEntry(
-                    at=iso(now_utc()),
-                    kind="action",
-                    step=planned.name,
-                    outcome=outcome.outcome,
-                    detail=f"{planned.target} {outcome.detail}".strip(),
+                _entry(
+                    now,
+                    "action",
+                    f"{intent.target} {effect.detail}",
+                    step=intent.action,
+                    outcome="failed",
                     actor=self.actor,
                 )
             )
-            result.actions.append(f"{planned.name}:{outcome.outcome}")
-
-        return entries, attempts, final_status
-
-    # ------------------------------------------------------------------------------------------------ notify
-    def _notify(self, incident: Incident, event: str, *, record: bool) -> bool:
-        """Publish one transition. A failure is logged, counted and (for active incidents) recorded; never raised."""
+            break
+        update: dict[str, Any] = {
+            "intents": remaining,
+            "lease_owner": None,
+            "lease_until": None,
+            "attempts": attempts,
+            "actions_done": done,
+        }
+        event = transition.notify
+        if refused is not None:
+            update.update(
+                status=IncidentStatus.ESCALATED,
+                pending_step=None,
+                summary=f"{claimed.summary} Not completed: {refused}. A human must look.",
+                hold_until=iso(now + timedelta(seconds=self.settings.quarantine_seconds)),
+            )
+            event = Outcome.ESCALATE.value
+        elif remaining:
+            update.update(status=IncidentStatus.REMEDIATING)
+            event = None  # nothing happened yet: the transition is notified when the call is made
+        final = claimed.append(*entries).model_copy(update=update)
+        if event:
+            final = final.enqueue(event, iso(now))
         try:
-            message_id = self.notifier.publish(incident, event)
-        except NotifyError as exc:
-            logger.error("notification failed; incident kept", incident=incident.incident_id, error=str(exc))
-            count("NotifyFailed")
-            if record:
-                failed = incident.model_copy(
-                    update={
-                        "timeline": [
-                            *incident.timeline,
-                            TimelineEntry(at=iso(now_utc()), kind="notify-failed", detail=str(exc)[:500]),
-                        ]
-                    }
-                )
-                try:
-                    self.store.save(failed, expected_version=incident.version)
-                except ConcurrentUpdate:
-                    logger.warning("could not record the failed notification", incident=incident.incident_id)
-            return False
-        logger.info("notified", incident=incident.incident_id, event=event, message_id=message_id)
-        count("Notified")
-        return True
+            return self.store.save(final, expected_version=claimed.version)
+        except (ConcurrentUpdate, effects_store_errors()) as exc:
+            # the calls were made; the intents on the stored claim let the next invocation verify and record them
+            logger.error(
+                "could not record action outcomes; the next invocation verifies them",
+                incident=claimed.incident_id,
+                error=str(exc)[:300],
+            )
+            count("RecordFailed")
+            return claimed
+
+    # ------------------------------------------------------------------------------------------------ delegate
+    def _delegate(
+        self,
+        finding: Finding,
+        decision: Decision,
+        state: ResourceState,
+        now: datetime,
+        depth: int,
+        result: HandleResult,
+    ) -> None:
+        """Heal at the cause: hand the findings on the resources this one waits on to their remediations, and
+        record on this incident what the heal did (the parent waits for its child's heal)."""
+        if not decision.delegate:
+            return
+        for delegated in decision.delegate:
+            result.delegated.append(self.handle(delegated, depth=depth + 1))
+        parent = state.incidents.get(finding.condition)
+        if parent is None or not parent.is_active:
+            return
+        entries = [
+            _entry(
+                now,
+                "delegated",
+                f"{d.resource_id} incident {sub.incident_id}",
+                step=d.resource_type.value,
+                outcome=sub.outcome,
+            )
+            for d, sub in zip(decision.delegate, result.delegated, strict=False)
+        ]
+        heal = dict(parent.facts.get("heal") or {})
+        if any(sub.actions and not sub.actions[0].startswith("would:") for sub in result.delegated):
+            heal["last_action_at"] = iso(now)
+        update = {"facts": {**parent.facts, "heal": heal}} if heal else {}
+        try:
+            state.incidents[finding.condition] = self.store.save(
+                parent.append(*entries).model_copy(update=update), expected_version=parent.version
+            )
+        except ConcurrentUpdate:
+            logger.info("could not record the delegation: the incident changed", incident=parent.incident_id)
+
+    # ------------------------------------------------------------------------------------------------ outbox
+    def _flush(self, incident: Incident, result: HandleResult) -> Incident:
+        stored, flushed = flush(incident, self.store, self.notifier)
+        result.notified = result.notified or flushed.sent > 0
+        result.pending_notifications += flushed.pending
+        return stored
+
+    def expire(self, incident: Incident, reason: str) -> HandleResult:
+        """Close an incident whose condition can never recover (the sweep's expiry), through the same lifecycle:
+        a ``CLOSE`` transition, recorded and notified like any other."""
+        finding = Finding(
+            resource_type=incident.resource_type,
+            resource_id=incident.resource_id,
+            condition=incident.condition,
+            source="sweep",
+            observed_at=self.clock(),
+            scope_key=str(incident.facts.get("scope_key", "")),
+        )
+        decision = Decision(outcome=Outcome.CLOSE, summary=reason, classification="expired")
+        state = self.store.load(incident.resource_type, incident.resource_id)
+        result = HandleResult(outcome="", resource=incident.resource_key, condition=incident.condition.value)
+        self._close_all(finding, state, decision, self.clock(), result)
+        return result
+
+    def flush_pending(self, limit: int = 100) -> dict[str, int]:
+        """Publish every pending notification (the sweep, and redeliveries whose first delivery left some)."""
+        totals = {"incidents": 0, "sent": 0, "failed": 0}
+        for incident in self.store.list_pending(limit):
+            _, flushed = flush(incident, self.store, self.notifier)
+            totals["incidents"] += 1
+            totals["sent"] += flushed.sent
+            totals["failed"] += flushed.failed
+        return totals
 
 
-def facts_for_record(facts: dict[str, Any]) -> dict[str, Any]:
-    """Facts worth keeping on the incident (drop bulky or internal ones)."""
-    return {k: v for k, v in facts.items() if k not in {"opted_out", "tags", "raw"} and v is not None}
+def _baseline(facts: dict[str, Any]) -> dict[str, Any]:
+    """What the verifiers compare against: the resource as read just before the intent."""
+    keys = ("crawler_state", "last_crawl_status", "last_crawl_started_at", "status", "redrive_count", "state")
+    return {k: facts[k] for k in keys if k in facts}
+
+
+def effects_store_errors() -> type[Exception]:
+    from watchdogs.incidents import StoreError  # noqa: PLC0415
+
+    return StoreError

@@ -60,8 +60,11 @@ def _short(resource_id: str) -> str:
     return resource_id.rsplit(":", 1)[-1] if resource_id.startswith("arn:") else resource_id
 
 
-def machine_body(incident: Incident, event: str) -> dict[str, Any]:
-    body = incident.model_dump(mode="json", exclude={"lease_owner", "lease_until"})
+def machine_body(incident: Incident, event: str, message_id: str | None = None) -> dict[str, Any]:
+    body = incident.model_dump(
+        mode="json", exclude={"lease_owner", "lease_until", "outbox", "intents", "write_token", "decision_key"}
+    )
+    body["message_id"] = message_id or f"{incident.incident_id}:v{incident.version}"
     body["facts"] = public_facts(incident.facts)
     body["timeline"] = body["timeline"][-TIMELINE_IN_MESSAGE:]
     body["event"] = event
@@ -99,12 +102,12 @@ def text_body(incident: Incident, event: str) -> str:
     return "\n".join(lines)
 
 
-def chatbot_body(incident: Incident, event: str) -> dict[str, Any]:
+def chatbot_body(incident: Incident, event: str, message_id: str | None = None) -> dict[str, Any]:
     """AWS Chatbot custom notification (schema version 1.0)."""
     return {
         "version": "1.0",
         "source": "custom",
-        "id": f"{incident.incident_id}:{incident.version}",
+        "id": message_id or f"{incident.incident_id}:v{incident.version}",
         "content": {
             "textType": "client-markdown",
             "title": subject_for(incident, event),
@@ -142,9 +145,11 @@ class Notifier:
             self._client = boto3.client("sns")
         return self._client
 
-    def message(self, incident: Incident, event: str) -> dict[str, Any]:
-        """The PublishInput for one transition (exposed so tests and docs show exactly what is sent)."""
-        machine = json.dumps(machine_body(incident, event), separators=(",", ":"), default=str)
+    def message(self, incident: Incident, event: str, message_id: str | None = None) -> dict[str, Any]:
+        """The PublishInput for one transition (exposed so tests and docs show exactly what is sent).
+        ``message_id`` is the transition's stable id (the outbox's): repeats of one transition carry the same."""
+        message_id = message_id or f"{incident.incident_id}:v{incident.version}"
+        machine = json.dumps(machine_body(incident, event, message_id), separators=(",", ":"), default=str)
         text = text_body(incident, event)
         bodies = {
             "default": text,
@@ -152,7 +157,7 @@ class Notifier:
             "email-json": machine,
             "sqs": machine,
             "lambda": machine,
-            "https": json.dumps(chatbot_body(incident, event), separators=(",", ":")),
+            "https": json.dumps(chatbot_body(incident, event, message_id), separators=(",", ":")),
         }
         attributes = {
             "severity": incident.severity.value,
@@ -163,6 +168,7 @@ class Notifier:
             "incident_id": incident.incident_id,
             "classification": incident.classification,
             "condition": incident.condition.value,
+            "message_id": message_id,
         }
         return {
             "TopicArn": self.topic_arn,
@@ -172,12 +178,12 @@ class Notifier:
             "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         }
 
-    def publish(self, incident: Incident, event: str) -> str:
+    def publish(self, incident: Incident, event: str, message_id: str | None = None) -> str:
         """Publish one transition; returns the SNS message id. Raises :class:`NotifyError` on failure."""
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
         try:
-            response = self.client.publish(**self.message(incident, event))
+            response = self.client.publish(**self.message(incident, event, message_id))
         except (ClientError, BotoCoreError) as exc:
             raise NotifyError(f"publish to {self.topic_arn} failed: {exc}") from exc
         return response["MessageId"]

@@ -431,18 +431,6 @@ def decide_stuck(
             severity=Severity.HIGH,
             **common,
         )
-    if (
-        observing
-        and incident is not None
-        and any(e.kind == "would-act" and e.step == "stop_query" for e in incident.timeline)
-    ):
-        return Decision(
-            outcome=Outcome.ACT,
-            summary=f"{headline}: would cancel it (observe mode; already reported).",
-            severity=Severity.WARNING,
-            status_after=IncidentStatus.OBSERVED,
-            **common,
-        )
     return Decision(
         outcome=Outcome.ACT,
         summary=f"{headline}: {'would cancel' if observing else 'cancelling'} it with StopQueryExecution.",

@@ -37,12 +37,11 @@ from watchdogs.incidents import (
     Incident,
     IncidentStore,
     StoreError,
-    TimelineEntry,
     iso,
     now_utc,
     parse_iso,
 )
-from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
+from watchdogs.models.domain import Condition, Finding, ResourceType
 from watchdogs.observability import count, logger, metrics
 
 if TYPE_CHECKING:
@@ -372,6 +371,7 @@ class Sweep:
                 self._handle(finding, item)
             report.items.append(item)
         report.outcomes = dict(Counter(item.outcome for item in report.items))
+        self._flush_outbox()
         report.duration_ms = round((time.monotonic() - started) * 1000)
         self._publish(report)
         return report
@@ -388,6 +388,20 @@ class Sweep:
         item.detail = result.detail
         for sub in result.delegated:
             item.actions += [f"{sub.resource}:{a}" for a in sub.actions]
+
+    def _flush_outbox(self) -> None:
+        """Notifications still pending (SNS was down, or an invocation died before publishing) go out now."""
+        flush_pending = getattr(self.engine, "flush_pending", None)
+        if flush_pending is None:
+            return
+        try:
+            totals = flush_pending()
+        except STORE_ERRORS as exc:
+            self._error("incident", "dynamodb.Query(outbox-index)", "", exc)
+            return
+        self._report.checked["outbox_flushed"] = int(totals.get("sent", 0))
+        if totals.get("failed"):
+            self._report.checked["outbox_failed"] = int(totals["failed"])
 
     # ------------------------------------------------------------------------------------------ incidents
     def _load_open(self) -> list[Incident]:
@@ -468,24 +482,17 @@ class Sweep:
         }.get(incident.resource_type)
         if horizon is None or self._now - parse_iso(incident.detected_at) <= horizon:
             return False
-        expired = incident.model_copy(
-            update={
-                "timeline": [
-                    *incident.timeline,
-                    TimelineEntry(
-                        at=iso(self._now),
-                        kind="expired",
-                        actor="sweep",
-                        detail=f"closed: a failed {incident.resource_type.value} cannot recover after "
-                        f"{int(horizon.total_seconds())} s; kept in history",
-                    ),
-                ]
-            }
+        reason = (
+            f"Closed: a failed {incident.resource_type.value} cannot recover after "
+            f"{int(horizon.total_seconds())} s; kept in history."
         )
+        expire = getattr(self.engine, "expire", None)
+        if expire is None:
+            return False
         try:
-            self.store.close(expired, status=IncidentStatus.RESOLVED)
-        except CLOSE_ERRORS as exc:
-            self._error(incident.resource_type.value, "dynamodb.TransactWriteItems(expire)", incident.resource_id, exc)
+            expire(incident, reason)
+        except STORE_ERRORS as exc:
+            self._error(incident.resource_type.value, "engine.expire", incident.resource_id, exc)
             return True
         self._report.checked["expired_incidents"] = self._report.checked.get("expired_incidents", 0) + 1
         return True

@@ -196,7 +196,7 @@ def test_stuck_query_is_cancelled_once_and_the_cancel_echo_resolves_it(
         "athena.GetQueryExecution": 1,
         "dynamodb.TransactWriteItems": 1,
         "athena.StopQueryExecution": 1,
-        "dynamodb.PutItem": 1,
+        "dynamodb.PutItem": 2,  # + outbox mark-sent
         "sns.Publish": 1,
     }
     # And the incident records which query, where, what kind, how long, how much data, and waits for CANCELLED
@@ -226,9 +226,10 @@ def test_stuck_query_is_cancelled_once_and_the_cancel_echo_resolves_it(
     assert history.status is IncidentStatus.RESOLVED
     assert history.time_to_recover_seconds is not None
     assert "confirmed" in history.timeline[-1].detail
-    # (the idempotency record costs a PutItem and an UpdateItem; closing the incident one transaction)
+    # (the idempotency record costs a PutItem and an UpdateItem; closing the incident one transaction; marking its
+    # outbox entry sent one PutItem on the closed record)
     assert dict(api_calls.calls) == {
-        "dynamodb.PutItem": 1,
+        "dynamodb.PutItem": 2,  # + outbox mark-sent
         "dynamodb.UpdateItem": 1,
         "dynamodb.Query": 1,
         "dynamodb.TransactWriteItems": 1,
@@ -421,11 +422,12 @@ def test_failed_queries_are_classified_and_notified_per_category(
     assert incident.facts["statement_type"] == "DML"
     assert query_state(query_id) == "FAILED"
     # And the reads are GetQueryExecution (plus GetWorkGroup for a timeout), and no mutation of Athena:
-    # idempotency record (PutItem + UpdateItem), incident load (Query) and creation (PutItem), one Publish
+    # idempotency record (PutItem + UpdateItem), incident load (Query) and creation (PutItem), one Publish,
+    # and the outbox mark-sent (PutItem)
     reads = {"athena.GetQueryExecution": 1} | ({"athena.GetWorkGroup": 1} if athena_calls == 2 else {})
     assert dict(api_calls.calls) == {
         **reads,
-        "dynamodb.PutItem": 2,
+        "dynamodb.PutItem": 3,  # + outbox mark-sent
         "dynamodb.UpdateItem": 1,
         "dynamodb.Query": 1,
         "sns.Publish": 1,

@@ -254,17 +254,43 @@ def test_scope_and_opt_out_take_no_action_and_record_nothing(aws: dict[str, Any]
     assert subscriber.messages() == []
 
 
-def test_failed_notification_never_loses_the_incident(aws: dict[str, Any]) -> None:
+def test_failed_notification_never_loses_the_incident(aws: dict[str, Any], subscriber: Subscriber) -> None:
     # Given a topic that does not exist (publish fails)
     engine = make_engine(ALERT_TOPIC_ARN="arn:aws:sns:us-east-1:123456789012:deleted-topic")
     # When a failure is handled
     result = engine.handle(finding())
-    # Then the action happened, the incident is recorded, and the failed publish is on its timeline
+    # Then the action happened, the incident is recorded, and the failed publish stays pending in its outbox
+    # (no notify-failed timeline entry any more: the outbox entry carries the attempt and the error)
     assert EFFECTS == ["lakehouse-sandbox-raw-crawler"]
     assert result.notified is False
     [incident] = store().list_open()
-    assert incident.timeline[-1].kind == "notify-failed"
+    assert incident.timeline[-1].kind == "action"
+    assert "notify-failed" not in {e.kind for e in incident.timeline}
+    [pending] = incident.outbox
+    assert (pending.event, pending.attempts) == ("act", 1)
+    assert pending.last_error
+    assert pending.message_id == f"{incident.incident_id}:{incident.seq}"
     assert iso(now_utc())[:4] == incident.detected_at[:4]
+    # And the incident is flagged PENDING on the sparse outbox-index, where the sweep finds it
+    item = boto3.client("dynamodb").get_item(
+        TableName=INCIDENT_TABLE,
+        Key={"pk": {"S": "RES#crawler#lakehouse-sandbox-raw-crawler"}, "sk": {"S": "CUR#FAILED"}},
+    )["Item"]
+    assert item["outbox_flag"] == {"S": "PENDING"}
+    assert [i.incident_id for i in store().list_pending()] == [incident.incident_id]
+    assert subscriber.messages() == []
+    # When SNS is reachable again and the next flush runs (the sweep's)
+    totals = make_engine().flush_pending()
+    # Then the pending notification is sent once, under the same message id, and the outbox is empty
+    assert (totals["sent"], totals["failed"]) == (1, 0)
+    [message] = subscriber.messages()
+    assert message["MessageAttributes"]["message_id"]["Value"] == pending.message_id
+    assert message["Body"]["message_id"] == pending.message_id
+    assert message["MessageAttributes"]["outcome"]["Value"] == "act"
+    [flushed] = store().list_open()
+    assert flushed.outbox == []
+    assert store().list_pending() == []
+    assert EFFECTS == ["lakehouse-sandbox-raw-crawler"]  # flushing never acts again
 
 
 def test_an_action_the_remediator_does_not_declare_is_refused(aws: dict[str, Any], subscriber: Subscriber) -> None:
@@ -281,5 +307,6 @@ def test_an_action_the_remediator_does_not_declare_is_refused(aws: dict[str, Any
     assert EFFECTS == []
     assert result.status == "escalated"
     [incident] = store().list_open()
-    assert "undeclared action(s) fake_restart refused" in incident.summary
+    assert "Not acted on: undeclared action fake_restart (a watchdog bug)." in incident.summary
+    assert incident.classification == "refused-decision"
     assert [m["MessageAttributes"]["outcome"]["Value"] for m in subscriber.messages()] == ["escalate"]

@@ -71,8 +71,8 @@ def test_quarantined_crawler_is_not_stopped_until_an_operator_acknowledges(
     assert api_calls.calls["glue.StopCrawler"] == 0
     assert crawler_state(glue, RAW) == "RUNNING"
     assert store().load(ResourceType.CRAWLER, RAW).budget.is_quarantined(now_utc())
-    # And the next sweep neither acts nor pages again
-    assert sweep(stuck_finding(RAW)).outcome == "unchanged"
+    # And the next sweep neither acts nor pages again: the escalated incident is held
+    assert sweep(stuck_finding(RAW)).outcome == "held"
     assert outcomes(subscriber) == ["escalate"]
     # When an operator acknowledges (and the budget allows an action again)
     store().acknowledge(ResourceType.CRAWLER, RAW, operator="oncall@example.com")

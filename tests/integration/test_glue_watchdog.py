@@ -169,13 +169,13 @@ def test_access_and_schema_failures_are_escalated_with_the_runbook_fix_never_ret
     assert message["MessageAttributes"]["outcome"]["Value"] == "escalate"
     assert message["MessageAttributes"]["severity"]["Value"] == "high"
     assert any(fix in line for line in message["Body"]["advice"])
-    # Cost: GetCrawler to confirm (no tags: nothing to act on), one incident write, one publish
+    # Cost: GetCrawler to confirm (no tags: nothing to act on), one incident write, one publish, one mark-sent
     assert api_calls.calls["glue.GetCrawler"] == 1
     assert api_calls.calls["glue.GetTags"] == 0
     assert api_calls.calls["sns.Publish"] == 1
-    assert api_calls.calls["dynamodb.PutItem"] == 2  # idempotency record + incident
+    assert api_calls.calls["dynamodb.PutItem"] == 3  # idempotency record + incident + outbox mark-sent
     assert api_calls.calls["dynamodb.Query"] == 1  # load the crawler's incidents and budget
-    assert api_calls.total == 6
+    assert api_calls.total == 7  # + outbox mark-sent
 
 
 def test_the_same_failure_again_is_not_news(
@@ -225,7 +225,7 @@ def test_unknown_failure_is_recorded_and_notified_not_acted_on(
     assert incident is not None
     assert (incident.status, incident.classification) == (IncidentStatus.OPEN, "unknown")
     assert outcomes(subscriber) == ["notify"]
-    assert api_calls.total == 6
+    assert api_calls.total == 7  # + outbox mark-sent
 
 
 # ------------------------------------------------------------------------------------------------ failed: restart
@@ -259,9 +259,9 @@ def test_transient_failure_restarts_the_crawler(
     assert incident.timeline[-1].outcome == "started"
     assert outcomes(subscriber) == ["act"]
     # Cost: GetCrawler + GetTags (opt-out, just before acting) + StartCrawler; DynamoDB: idempotency put and
-    # update, load, claim (incident + budget in one transaction), final save; one publish
+    # update, load, claim (incident + budget in one transaction), final save; one publish; outbox mark-sent
     assert dict(api_calls.calls) == {
-        "dynamodb.PutItem": 2,
+        "dynamodb.PutItem": 3,  # + outbox mark-sent
         "dynamodb.Query": 1,
         "dynamodb.TransactWriteItems": 1,
         "dynamodb.UpdateItem": 1,
@@ -301,7 +301,9 @@ def test_restart_then_own_started_echo_then_success_resolves(
     assert closed.time_to_recover_seconds is not None
     assert 0 <= closed.time_to_recover_seconds < 120
     assert outcomes(subscriber) == ["act", "resolved"]
-    assert api_calls.of("glue") == 0  # the event says it all: no Glue read for a success with new data
+    # one GetCrawler confirms the success before resolving: a late Succeeded of an earlier crawl must not close
+    # the incident of a crawl that hangs now
+    assert api_calls.of("glue") == 1
     assert api_calls.calls["dynamodb.TransactWriteItems"] == 1
 
 
@@ -393,7 +395,7 @@ def test_stuck_crawler_is_stopped_then_started_when_ready_then_resolved(
     assert dict(api_calls.calls) == {
         "dynamodb.Query": 1,
         "dynamodb.TransactWriteItems": 1,
-        "dynamodb.PutItem": 1,
+        "dynamodb.PutItem": 2,  # + outbox mark-sent
         "glue.GetCrawler": 1,
         "glue.GetTags": 1,
         "glue.StopCrawler": 1,
@@ -585,10 +587,11 @@ def test_stuck_incident_closes_when_ready_but_a_failed_crawl_keeps_its_own_incid
     invoke(body, lambda_context)
     # And the sweep resumes the stuck incident: the crawler is READY
     result = sweep(stuck_finding(RAW))
-    # Then the stuck incident is resolved and the access-denied escalation stays open
-    assert result.outcome == "resolved"
+    # Then the stuck incident is closed as not recovered (resolve means recovered) and the access-denied
+    # escalation stays open
+    assert result.outcome == "closed"
     [still_open] = store().list_open()
     assert (still_open.condition, still_open.status) == (Condition.FAILED, IncidentStatus.ESCALATED)
     [closed] = store().history(ResourceType.CRAWLER, RAW)
     assert closed.condition is Condition.STUCK
-    assert outcomes(subscriber) == ["act", "act", "escalate", "resolved"]
+    assert outcomes(subscriber) == ["act", "act", "escalate", "closed"]

@@ -188,7 +188,8 @@ def test_stuck_on_raw_crawler_is_healed_and_the_same_run_completes(
     }
     assert api_calls.calls["stepfunctions.GetExecutionHistory"] == 1
     round_one = api_calls.total
-    assert round_one <= 13
+    assert round_one <= 15  # + outbox mark-sent for each of the two notifications (execution wait, crawler act)
+    assert api_calls.calls["sns.Publish"] == 2
 
     # When the stop completes (the crawler is READY with a CANCELLED crawl: the run keeps waiting) and the next
     # sweep comes
@@ -319,7 +320,7 @@ def test_stuck_on_something_else_is_stopped_once_and_its_echo_ignored(
     assert (row["status"], row["reconciled_by"]) == ("ABORTED", "lakehouse-watchdogs")
     assert row["error"].startswith(STOP_ERROR)
     assert service_calls(api_calls, "stepfunctions", "dynamodb") == {
-        "dynamodb.PutItem": 1,  # the incident's final record (timeline, lease released)
+        "dynamodb.PutItem": 2,  # the incident's final record (timeline, lease released) + outbox mark-sent
         "dynamodb.Query": 2,  # the incident partition + the metadata row on status-index
         "dynamodb.TransactWriteItems": 1,  # incident claim + budget
         "dynamodb.UpdateItem": 1,  # the reconciliation

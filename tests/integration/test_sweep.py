@@ -263,9 +263,9 @@ def test_lost_crawler_failure_is_found_once(lakehouse: dict[str, Any], subscribe
     assert crawler_state(CURATED) == ("READY", "FAILED")  # no restart
     assert outcomes(subscriber) == [(CURATED, "FAILED", "escalate")]
 
-    # When the sweep runs again / Then the failure is known: resumed, unchanged, not notified twice
+    # When the sweep runs again / Then the failure is known: resumed, held (escalated), not notified twice
     again = sweep()
-    assert by_resource(again) == {CURATED: ["resume:FAILED:unchanged"]}
+    assert by_resource(again) == {CURATED: ["resume:FAILED:held"]}
     assert outcomes(subscriber) == []
 
 
@@ -566,10 +566,11 @@ def test_terminal_failure_incidents_expire_instead_of_costing_every_sweep(
     assert report.checked["expired_incidents"] == 1
     assert active(ResourceType.QUERY, old_query) == {}
     [closed] = history(ResourceType.QUERY, old_query)
-    assert closed.status is IncidentStatus.RESOLVED
-    assert closed.timeline[-1].kind == "expired"
+    assert closed.status is IncidentStatus.CLOSED  # ended without recovery: resolve means recovered
+    assert closed.timeline[-1].kind == "closed"
     assert Condition.FAILED in active(ResourceType.QUERY, new_query)
     assert Condition.FAILED in active(ResourceType.EXECUTION, run)  # redrivable for 14 days
     assert old_query not in {i.resource.split("#", 1)[1] for i in report.items}
-    assert subscriber.messages() == []
+    # the expiry is a transition like any other: one "closed" message, which says it ended without recovery
+    assert [m["Body"]["event"] for m in subscriber.messages()] == ["closed"]
     assert api_calls.calls["dynamodb.TransactWriteItems"] == 1

@@ -134,7 +134,10 @@ def test_a_broken_scenario_makes_the_demo_fail(emulator: Emulator, tmp_path: Pat
     incident = demo.incident("crawler", "lakehouse-sandbox-processed-crawler", "FAILED")
     assert incident is not None
     assert incident.status.value == "escalated"
-    assert any(entry.kind == "notify-failed" for entry in incident.timeline)
+    [pending] = incident.outbox  # kept pending for the next flush, with why it failed
+    assert pending.event == "escalate"
+    assert pending.attempts >= 1
+    assert pending.last_error
     assert not demo.notifications_for("lakehouse-sandbox-processed-crawler")
     # and the same scenario unsabotaged passes (the failure above is the sabotage's, not the scenario's)
     again = Demo(io.StringIO(), emulator=emulator, only=["access-denied"], log_path=tmp_path / "l2")

@@ -86,6 +86,8 @@ class Subscriber:
 
     sqs: Any
     queue_url: str
+    seen_ids: set[str] = field(default_factory=set)
+    repeats: int = 0  # messages dropped as repeats of a transition already received (same message id)
 
     def messages(self, wait: float = 0) -> list[dict[str, Any]]:
         """Drain the queue; returns the SNS envelopes with ``Body`` (incident JSON) parsed."""
@@ -100,5 +102,13 @@ class Subscriber:
             for message in batch:
                 envelope = json.loads(message["Body"])
                 envelope["Body"] = json.loads(envelope["Message"])
-                received.append(envelope)
+                # a subscriber as the contract asks: SNS is at-least-once and the outbox may re-send a transition
+                # after a crash between publish and mark-sent, always under the same message id; drop repeats
+                message_id = envelope["Body"].get("message_id")
+                if message_id in self.seen_ids:
+                    self.repeats += 1
+                else:
+                    if message_id:
+                        self.seen_ids.add(message_id)
+                    received.append(envelope)
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])

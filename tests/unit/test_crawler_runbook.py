@@ -30,7 +30,8 @@ from watchdogs.crawlers import (
     findings_from_event,
     is_opted_out,
 )
-from watchdogs.incidents import Incident, ResourceState, TimelineEntry, iso
+from watchdogs.incidents import Budget, Incident, ResourceState, TimelineEntry, iso
+from watchdogs.lifecycle.plan import Policy, Verdict, plan
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome, ResourceType, Severity
 from watchdogs.models.events import CrawlerStateChangeEvent
 from watchdogs.settings import Settings, load_settings
@@ -87,6 +88,26 @@ def incident(
         timeline=timeline,
         **fields,
     )
+
+
+OBSERVE = Policy(
+    observe=True,
+    budget_max=3,
+    budget_window_seconds=3600,
+    quarantine_seconds=3600,
+    hold_seconds=3600,
+    lease_seconds=60,
+    actor="test",
+)
+
+
+def repeat_in_observe_mode(decision: Any, observed: Incident) -> Verdict:
+    """Plan ``decision`` once in observe mode, record it on ``observed``, and plan the same decision again."""
+    first = plan(decision, None, Budget(), OBSERVE, NOW)
+    assert (first.verdict, first.status, first.actions) == (Verdict.WRITE, IncidentStatus.OBSERVED, ())
+    assert first.would_act == tuple(decision.actions)
+    recorded = observed.model_copy(update={"decision_key": first.decision_key, "status": first.status})
+    return plan(decision, recorded, Budget(), OBSERVE, NOW).verdict
 
 
 def state_with(*incidents: Incident) -> ResourceState:
@@ -352,9 +373,10 @@ def test_observe_mode_does_not_renotify_the_same_would_be_restart() -> None:
     observed = incident(Condition.FAILED, IncidentStatus.OBSERVED, STEP_AWAIT_SUCCESS, classification="transient")
     facts = crawler(last_crawl_status="FAILED", last_crawl_error="Rate exceeded", last_crawl_started_at="T9")
     decision = decide_failed(finding(Condition.FAILED), facts, observed, SETTINGS, NOW)
-    # the same would-be restart on an incident already observed: no action, still observed
-    assert decision.actions == []
-    assert decision.status_after is IncidentStatus.OBSERVED
+    # the runbook decides the same restart every time (observe mode is not its concern)
+    assert [a.name for a in decision.actions] == ["start_crawler"]
+    # and the core turns the same would-be restart on an incident already observed into a no-op
+    assert repeat_in_observe_mode(decision, observed) is Verdict.NOOP
 
 
 # ------------------------------------------------------------------------------------------------ stuck
@@ -422,11 +444,12 @@ def test_stuck_again_after_our_restart_is_escalated_with_the_table_fix() -> None
 
 def test_ready_crawler_resolves_only_its_stuck_incident() -> None:
     restarted = incident(status=IncidentStatus.REMEDIATED, pending=STEP_AWAIT_SUCCESS)
-    for last in ("SUCCEEDED", "FAILED"):
+    # resolve means recovered: a SUCCEEDED crawl resolves; a FAILED one closes STUCK as not recovered (and keeps
+    # its own FAILED incident: only STUCK is closed)
+    for last, outcome in (("SUCCEEDED", Outcome.RESOLVE), ("FAILED", Outcome.CLOSE), ("CANCELLED", Outcome.CLOSE)):
         ready = crawler("READY", last_crawl_status=last)
         decision = decide_stuck(finding(Condition.STUCK, source="sweep"), ready, restarted, SETTINGS, NOW)
-        # a failed crawl keeps its own FAILED incident: only STUCK is closed
-        assert (decision.outcome, decision.resolves) == (Outcome.RESOLVE, [Condition.STUCK])
+        assert (decision.outcome, decision.resolves) == (outcome, [Condition.STUCK])
     ready = crawler("READY", last_crawl_status="SUCCEEDED")
     assert decide_stuck(finding(Condition.STUCK), ready, None, SETTINGS, NOW).outcome is Outcome.IGNORE
 
@@ -442,12 +465,16 @@ def test_observe_mode_stuck_crawler_is_reported_once() -> None:
     # Given an incident observed (the stop was only recorded, never made)
     observed = incident(status=IncidentStatus.OBSERVED, pending=STEP_START_WHEN_READY, classification="crawler-stuck")
     facts = crawler("RUNNING", running_seconds=4000, threshold_seconds=2700)
-    # When the next sweep finds it still running / Then no action and nothing changes
+    # When the next sweep finds it still running / Then the runbook decides the same stop
     decision = decide_stuck(finding(Condition.STUCK, source="sweep"), facts, observed, SETTINGS, NOW)
-    assert decision.actions == []
-    assert (decision.status_after, decision.next_step) == (IncidentStatus.OBSERVED, STEP_START_WHEN_READY)
-    # And once READY, the observed incident resolves
-    ready = decide_stuck(finding(Condition.STUCK), crawler("READY"), observed, SETTINGS, NOW)
+    assert [a.name for a in decision.actions] == ["stop_crawler"]
+    assert decision.next_step == STEP_START_WHEN_READY
+    # and the core makes the repeat a no-op: nothing changes
+    assert repeat_in_observe_mode(decision, observed) is Verdict.NOOP
+    # And once READY after a successful crawl, the observed incident resolves
+    ready = decide_stuck(
+        finding(Condition.STUCK), crawler("READY", last_crawl_status="SUCCEEDED"), observed, SETTINGS, NOW
+    )
     assert (ready.outcome, ready.resolves) == (Outcome.RESOLVE, [Condition.STUCK])
 
 

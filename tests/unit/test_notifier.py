@@ -63,7 +63,10 @@ def test_one_message_carries_a_body_per_protocol_and_filter_attributes() -> None
         "incident_id": "7d1c6f0e-0000-4000-8000-000000000001",
         "classification": "stuck-query",
         "condition": "STUCK",
+        # no outbox id given: the id falls back to the incident version; repeats of one transition share it
+        "message_id": "7d1c6f0e-0000-4000-8000-000000000001:v3",
     }
+    assert machine["message_id"] == attrs["message_id"]
 
 
 def test_query_text_preview_never_reaches_subscribers() -> None:

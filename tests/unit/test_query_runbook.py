@@ -9,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.aws import load_event
-from watchdogs.incidents import Incident, ResourceState, TimelineEntry, iso
+from watchdogs.incidents import Budget, Incident, ResourceState, TimelineEntry, iso
+from watchdogs.lifecycle.plan import Policy, Verdict, plan
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome, ResourceType, Severity
 from watchdogs.models.events import QueryStateChangeEvent
 from watchdogs.queries import (
@@ -348,9 +349,26 @@ def test_observed_stuck_query_is_not_reported_again() -> None:
     )
     # When the sweep finds it again in observe mode
     decision = decide_stuck(QID, running_facts(3600), observed, threshold_seconds=1500, observing=True, now=NOW)
-    # Then the same decision without actions: the engine sees no change and writes nothing
-    assert (decision.outcome, decision.actions, decision.next_step) == (Outcome.ACT, [], None)
-    assert decision.status_after is IncidentStatus.OBSERVED
+    # Then the runbook decides the same cancel (observe mode is not its concern)
+    assert (decision.outcome, [a.name for a in decision.actions], decision.next_step) == (
+        Outcome.ACT,
+        ["stop_query"],
+        None,
+    )
+    # And the core turns the repeat into a no-op: no write, no second report
+    policy = Policy(
+        observe=True,
+        budget_max=3,
+        budget_window_seconds=3600,
+        quarantine_seconds=3600,
+        hold_seconds=3600,
+        lease_seconds=60,
+        actor="test",
+    )
+    first = plan(decision, None, Budget(), policy, NOW)
+    assert (first.verdict, first.status, first.actions) == (Verdict.WRITE, IncidentStatus.OBSERVED, ())
+    recorded = observed.model_copy(update={"decision_key": first.decision_key})
+    assert plan(decision, recorded, Budget(), policy, NOW).verdict is Verdict.NOOP
 
 
 def test_observed_stuck_query_is_cancelled_once_remediate_mode_is_on() -> None:

@@ -442,15 +442,28 @@ def test_powertools_layer_is_a_literal_arn() -> None:
     )
 
 
-def test_incident_table_has_the_open_index_and_ttl() -> None:
+def test_incident_table_has_the_open_and_outbox_indexes_and_ttl() -> None:
     props = template()["Resources"]["IncidentTable"]["Properties"]
     assert props["KeySchema"] == [
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
-    (index,) = props["GlobalSecondaryIndexes"]
+    index, outbox = props["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "open-index"
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["open_flag", "detected_at"]
+    # sparse index of incidents with notifications not yet accepted by SNS: every sweep flushes them
+    assert outbox["IndexName"] == "outbox-index"
+    assert [k["AttributeName"] for k in outbox["KeySchema"]] == ["outbox_flag", "updated_at"]
+    assert outbox["Projection"] == {"ProjectionType": "ALL"}
+    defined = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
+    assert defined == {
+        "pk": "S",
+        "sk": "S",
+        "open_flag": "S",
+        "outbox_flag": "S",
+        "updated_at": "S",
+        "detected_at": "S",
+    }
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     idempotency = template()["Resources"]["IdempotencyTable"]["Properties"]
     assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}

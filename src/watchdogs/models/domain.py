@@ -41,8 +41,9 @@ class IncidentStatus(StrEnum):
     REMEDIATING = "remediating"
     REMEDIATED = "remediated"
     ESCALATED = "escalated"
-    RESOLVED = "resolved"
+    RESOLVED = "resolved"  # the resource recovered (closed)
     OBSERVED = "observed"
+    CLOSED = "closed"  # ended without recovery: expired, superseded, or ended by someone else (closed)
 
 
 #: statuses under which an incident still occupies its (resource, condition) slot
@@ -64,7 +65,8 @@ class Outcome(StrEnum):
     WAIT = "wait"  # a multi-step remediation is in progress; the next step is persisted
     ESCALATE = "escalate"  # a human must act; no automatic action
     NOTIFY = "notify"  # record and tell people; nothing to do automatically
-    RESOLVE = "resolve"  # the resource recovered
+    RESOLVE = "resolve"  # the resource recovered: closes the incident as resolved
+    CLOSE = "close"  # the condition is over without recovery (expired, superseded): closes it as closed
     IGNORE = "ignore"  # nothing to record (echo of our own action, benign event)
 
 
