@@ -32,7 +32,7 @@ VENV_STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help venv tools lint format typecheck cfn unit pytest test demo invoke bench build sam-local clean distclean
+.PHONY: help venv tools lint format typecheck cfn unit pytest test demo invoke soak bench build sam-local clean distclean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -93,6 +93,10 @@ demo: venv ## the embedded emulator run: template deployed into moto, faults inj
 invoke: venv ## invoke one function on one sample event, no Docker: make invoke FN=<logical id> EVENT=events/<file>.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function logical id> EVENT=events/<file>.json" >&2; exit 2; }
 	$(BIN)/python -m watchdogs_local.invoke $(FN) $(EVENT)
+
+soak: venv ## long property-test run: thousands of random histories (PROPERTY_EXAMPLES, PROPERTY_STEPS)
+	PROPERTY_EXAMPLES=$${PROPERTY_EXAMPLES:-3000} PROPERTY_STEPS=$${PROPERTY_STEPS:-60} PROPERTY_RANDOM=1 \
+		$(BIN)/pytest -q -p no:cacheprovider --timeout 3600 -s tests/property
 
 bench: venv ## benchmarks
 	$(BIN)/python benchmarks/run.py
