@@ -138,3 +138,28 @@ def test_malformed_variants_are_rejected(
 ) -> None:
     with pytest.raises(ValidationError):
         model.model_validate(_mutate(event, path, value))
+
+
+SM = "arn:aws:states:us-east-1:123456789012:stateMachine:lakehouse-mvp-sandbox-data-pipeline"
+
+
+@pytest.mark.parametrize(
+    "machine",
+    [
+        "arn:aws:states:us-east-1:123456789012:stateMachine:otherteam-data-pipeline",
+        "arn:aws:states:us-east-1:210987654321:stateMachine:lakehouse-mvp-sandbox-data-pipeline",
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:lakehouse-mvp-sandbox-data-pipeline",
+    ],
+)
+def test_an_execution_event_whose_two_arns_disagree_is_rejected(machine: str) -> None:
+    # Given the event of one execution that names another state machine
+    event = _mutate(SFN_FAILED, ["detail", "stateMachineArn"], machine)
+    # When parsed / Then rejected, naming the disagreement (scope is judged on the execution's own ARN)
+    with pytest.raises(ValidationError, match="is not the state machine of executionArn"):
+        ExecutionStatusChangeEvent.model_validate(event)
+
+
+@pytest.mark.parametrize("qualifier", ["", ":3", ":prod"])
+def test_a_version_or_alias_of_the_same_state_machine_agrees(qualifier: str) -> None:
+    event = _mutate(SFN_FAILED, ["detail", "stateMachineArn"], SM + qualifier)
+    assert ExecutionStatusChangeEvent.model_validate(event).detail.state_machine_arn == SM + qualifier

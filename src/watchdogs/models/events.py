@@ -12,9 +12,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from watchdogs.shared import state_machine_of, unqualified_state_machine
 
 _TOLERANT = ConfigDict(extra="allow", populate_by_name=True)
+#: AWS's ARN length limit in the Step Functions API (``executionArn``, ``stateMachineArn``: 1..256)
+MAX_ARN = 256
 
 
 def _epoch_ms(value: int | None) -> datetime | None:
@@ -28,15 +32,30 @@ ExecutionStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTE
 class ExecutionStatusDetail(BaseModel):
     model_config = _TOLERANT
 
-    execution_arn: str = Field(alias="executionArn", pattern=r"^arn:aws[a-z-]*:states:[^:]+:\d{12}:execution:")
+    execution_arn: str = Field(
+        alias="executionArn", max_length=MAX_ARN, pattern=r"^arn:aws[a-z-]*:states:[^:]+:\d{12}:execution:"
+    )
     state_machine_arn: str = Field(
-        alias="stateMachineArn", pattern=r"^arn:aws[a-z-]*:states:[^:]+:\d{12}:stateMachine:"
+        alias="stateMachineArn", max_length=MAX_ARN, pattern=r"^arn:aws[a-z-]*:states:[^:]+:\d{12}:stateMachine:"
     )
     name: str
     status: ExecutionStatus
     start_date: int = Field(alias="startDate", ge=0)
     stop_date: int | None = Field(default=None, alias="stopDate")
     redrive_count: int = Field(default=0, alias="redriveCount")
+
+    @model_validator(mode="after")
+    def _one_state_machine(self) -> ExecutionStatusDetail:
+        """Scope is judged on the execution acted on: the state machine parsed from ``executionArn`` must be the
+        one ``stateMachineArn`` names (a version or alias qualifier aside), or the event is not trusted at all."""
+        parsed = state_machine_of(self.execution_arn)
+        if not parsed:
+            raise ValueError(f"executionArn {self.execution_arn!r} is not an execution ARN")
+        if unqualified_state_machine(self.state_machine_arn) != parsed:
+            raise ValueError(
+                f"stateMachineArn {self.state_machine_arn!r} is not the state machine of executionArn ({parsed})"
+            )
+        return self
 
     @property
     def started_at(self) -> datetime:
