@@ -34,6 +34,15 @@ from watchdogs.models.domain import (
     Severity,
 )
 from watchdogs.observability import logger
+from watchdogs.shared import (
+    ACCESS_DENIED_PATTERNS,
+    TRANSIENT_PATTERNS,
+    crawler_arn,
+    foreign_origin,
+    is_opted_out,
+    tag_flag,
+    threshold_from_tags,
+)
 
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients
@@ -53,9 +62,6 @@ STEP_AWAIT_SUCCESS = "await_success"
 EXPECT_NEW_DATA_TAG = "watchdogs:expect-new-data"
 #: a ``Started`` event this soon after the watchdog's own StartCrawler is the echo of that restart
 ECHO_WINDOW_SECONDS = 900
-
-_FALSE = frozenset({"false", "no", "0", "off", "disabled"})
-_TRUE = frozenset({"true", "yes", "1", "on", "enabled"})
 
 
 class CrawlerReadError(RuntimeError):
@@ -94,10 +100,9 @@ FAILURE_TABLE: tuple[FailureRule, ...] = (
         cause="IAM permissions",
         solution="Verify crawler role has S3 read access",
         patterns=(
-            r"access ?denied",
+            *ACCESS_DENIED_PATTERNS,
             r"not authori[sz]ed",
             r"unauthori[sz]ed",
-            r"forbidden",
             r"status code: ?403",
             r"permission",
             r"assume ?role",
@@ -143,13 +148,7 @@ FAILURE_TABLE: tuple[FailureRule, ...] = (
         cause="Throttling, an internal Glue/S3 fault or too many concurrent runs",
         solution="Restart the crawler (aws glue start-crawler) once the service recovers",
         patterns=(
-            r"throttl",
-            r"rate exceeded",
-            r"too many requests",
-            r"slow ?down",
-            r"internal ?service ?(exception|error)",
-            r"internal (server )?error",
-            r"service ?(is )?(temporarily )?unavailable",
+            *TRANSIENT_PATTERNS,
             r"concurrent ?runs? ?exceeded",
             r"concurrent ?modification",
             r"connect(ion)? (reset|refused|closed|timed out)",
@@ -182,37 +181,10 @@ def classify_failure(message: str | None) -> FailureRule:
 
 
 # ------------------------------------------------------------------------------------------------ tags
-def _flag(value: str | None) -> bool | None:
-    if value is None:
-        return None
-    lowered = value.strip().lower()
-    if lowered in _FALSE:
-        return False
-    if lowered in _TRUE or lowered == "":
-        return True
-    return None
-
-
-def is_opted_out(tags: dict[str, str], tag_key: str) -> bool:
-    """The opt-out tag is present and not explicitly false (``"false"``, ``"no"``, ``"0"``, ``"off"``)."""
-    return tag_key in tags and _flag(tags[tag_key]) is not False
-
-
-def crawler_threshold(tags: dict[str, str], tag_key: str, default: int) -> int:
-    """Seconds of RUNNING after which the crawler is stuck: the tag's value if a positive integer, else default."""
-    raw = tags.get(tag_key, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else default
-
-
 def expects_new_data(tags: dict[str, str], default: bool) -> bool:
     """Whether every successful crawl should create or update something (tag overrides the setting)."""
-    flag = _flag(tags.get(EXPECT_NEW_DATA_TAG))
+    flag = tag_flag(tags.get(EXPECT_NEW_DATA_TAG))
     return default if flag is None else flag
-
-
-def crawler_arn(region: str, account_id: str, name: str) -> str:
-    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-    return f"arn:{partition}:glue:{region}:{account_id}:crawler/{name}"
 
 
 # ------------------------------------------------------------------------------------------------ events
@@ -227,6 +199,8 @@ def findings_from_event(event: CrawlerStateChangeEvent) -> list[Finding]:
     facts: dict[str, Any] = {
         "event_state": detail.state,
         "account_id": detail.account_id or event.account,
+        "event_account": event.account,
+        "event_region": event.region,
         "error_message": detail.error_message,
         "event_message": detail.message,
         "running_time_sec": detail.running_time_sec,
@@ -709,8 +683,15 @@ class CrawlerRemediator:
         self.clients = clients
 
     def in_scope(self, finding: Finding) -> bool:
-        name = finding.scope_key or finding.resource_id
-        return any(name.startswith(prefix) for prefix in self.settings.crawler_prefixes)
+        """Judged on what is acted on: the crawler's name (``resource_id``), in this account and region."""
+        name = finding.resource_id
+        if not any(name.startswith(prefix) for prefix in self.settings.crawler_prefixes):
+            return False
+        foreign = foreign_origin(finding.facts, self.settings.account_id, self.settings.region)
+        if foreign is not None:
+            logger.warning("crawler finding from elsewhere: ignored", crawler=name, reason=foreign)
+            return False
+        return True
 
     # --- reads ----------------------------------------------------------------------------------------------
     def _get_crawler(self, name: str, now: datetime) -> dict[str, Any]:
@@ -744,9 +725,9 @@ class CrawlerRemediator:
         return {
             **facts,
             "opted_out": is_opted_out(tags, self.settings.opt_out_tag),
-            "threshold_seconds": crawler_threshold(
+            "threshold_seconds": threshold_from_tags(
                 tags, self.settings.threshold_tag, self.settings.crawler_stuck_seconds
-            ),
+            ).seconds,
             "expect_new_data": expects_new_data(tags, self.settings.crawler_expect_new_data),
         }
 

@@ -42,7 +42,17 @@ from watchdogs.models.domain import (
     ResourceType,
     Severity,
 )
-from watchdogs.observability import logger
+from watchdogs.observability import count, logger
+from watchdogs.shared import (
+    ACCESS_DENIED_PATTERNS,
+    TRANSIENT_PATTERNS,
+    compile_patterns,
+    is_express_execution,
+    is_opted_out,
+    state_machine_of,
+    tags_from_pairs,
+    unqualified_state_machine,
+)
 
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients
@@ -70,18 +80,37 @@ AWAIT_REDRIVE = "await_redrive"
 FINAL_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 
 _CRAWLER_APIS = frozenset({"startCrawler", "getCrawler", "stopCrawler", "startCrawlerSchedule"})
-_PERMISSION = re.compile(
-    r"AccessDenied|States\.Permissions|Unauthori[sz]ed|NotAuthorized|AuthorizationError|not authori[sz]ed|"
-    r"KMS\.AccessDenied|InvalidClientTokenId|ExpiredToken",
-    re.IGNORECASE,
+#: the AWS-wide denial patterns plus Step Functions' own error names and the credential errors of a task's role
+_PERMISSION = compile_patterns(
+    ACCESS_DENIED_PATTERNS,
+    (
+        r"States\.Permissions",
+        r"Unauthori[sz]ed",
+        r"NotAuthorized",
+        r"AuthorizationError",
+        r"not authori[sz]ed",
+        r"InvalidClientTokenId",
+        r"ExpiredToken",
+    ),
 )
-_TRANSIENT = re.compile(
-    r"Throttl|TooManyRequests|RequestLimitExceeded|Rate exceeded|SlowDown|ServiceUnavailable|ServiceException|"
-    r"SdkClientException|AWSLambdaException|Lambda\.Unknown|InternalServerError|InternalServiceException|"
-    r"InternalFailure|InternalError|ConcurrentRunsExceeded|ConcurrentModification|CrawlerRunningException|"
-    r"ProvisionedThroughputExceeded|TransactionConflict|ResourceNotReady|OperationTimeout|"
-    r"Athena\.TooManyRequests|ConnectionError|EndpointConnectionError",
-    re.IGNORECASE,
+#: the AWS-wide throttling / service-fault patterns plus the errors a task surfaces for them (SDK integrations,
+#: Lambda, Glue and DynamoDB conflicts, network)
+_TRANSIENT = compile_patterns(
+    TRANSIENT_PATTERNS,
+    (
+        r"ServiceException",
+        r"SdkClientException",
+        r"AWSLambdaException",
+        r"Lambda\.Unknown",
+        r"ConcurrentRunsExceeded",
+        r"ConcurrentModification",
+        r"CrawlerRunningException",
+        r"TransactionConflict",
+        r"ResourceNotReady",
+        r"OperationTimeout",
+        r"ConnectionError",
+        r"EndpointConnectionError",
+    ),
 )
 
 
@@ -352,7 +381,7 @@ def classify_failure(
 
 def redrive_refusal(execution_arn: str, facts: dict[str, Any], now: datetime) -> str | None:
     """Pure: why AWS would refuse RedriveExecution (None: it is allowed)."""
-    if ":express:" in execution_arn or facts.get("state_machine_type") == "EXPRESS":
+    if is_express_execution(execution_arn) or facts.get("state_machine_type") == "EXPRESS":
         return "express workflows cannot be redriven"
     if facts.get("redrive_status") == "NOT_REDRIVABLE":
         return f"not redrivable: {facts.get('redrive_status_reason') or 'AWS says so'}"
@@ -762,14 +791,6 @@ def decide_failed(
 
 
 # ------------------------------------------------------------------------------------------------ events
-def state_machine_of(execution_arn: str) -> str:
-    """``arn:...:execution:<sm>:<name>`` -> ``arn:...:stateMachine:<sm>``."""
-    head, _, rest = execution_arn.partition(":execution:")
-    if not rest:
-        head, _, rest = execution_arn.partition(":express:")
-    return f"{head}:stateMachine:{rest.split(':', 1)[0]}" if rest else ""
-
-
 _CONDITION_BY_STATUS = {
     "SUCCEEDED": Condition.RECOVERED,
     "FAILED": Condition.FAILED,
@@ -839,8 +860,20 @@ class ExecutionRemediator:
         self.clients = clients
 
     def in_scope(self, finding: Finding) -> bool:
-        machine = finding.scope_key or state_machine_of(finding.resource_id)
-        return any(machine.startswith(prefix) for prefix in self.settings.state_machine_arn_prefixes)
+        """Judged on what is acted on: the state machine parsed from the execution's own ARN, never the one a
+        finding or an event claims (the edge already refuses events whose two ARNs disagree)."""
+        machine = state_machine_of(finding.resource_id)
+        in_scope = bool(machine) and machine.startswith(tuple(self.settings.state_machine_arn_prefixes))
+        if in_scope and finding.scope_key and unqualified_state_machine(finding.scope_key) != machine:
+            logger.warning(
+                "execution finding claims another state machine: ignored",
+                execution=finding.resource_id,
+                claimed=finding.scope_key,
+                parsed=machine,
+            )
+            count("ScopeMismatch", resource_type=self.resource_type.value)
+            return False
+        return in_scope
 
     # --- reads ----------------------------------------------------------------------------------------------
     def describe(self, execution_arn: str, now: datetime) -> dict[str, Any]:
@@ -925,8 +958,7 @@ class ExecutionRemediator:
             tags = self.clients.sfn.list_tags_for_resource(resourceArn=state_machine_arn).get("tags", [])
         except ClientError as exc:
             raise ExecutionReadError(f"ListTagsForResource {state_machine_arn}: {exc}") from exc
-        value = next((t.get("value", "") for t in tags if t.get("key") == self.settings.opt_out_tag), None)
-        return value is not None and value.strip().lower() not in {"false", "no", "0", "off"}
+        return is_opted_out(tags_from_pairs(tags), self.settings.opt_out_tag)
 
     def inspect(self, finding: Finding, state: ResourceState) -> dict[str, Any]:
         """Only what the runbook step needs: nothing for a success; DescribeExecution (the re-read before any
@@ -975,7 +1007,7 @@ class ExecutionRemediator:
             if row is not None:
                 facts["metadata_row"] = row
         if planned or "metadata_row" in facts:  # about to act on the run: honour the state machine's opt-out tag
-            machine = str(facts.get("state_machine_arn") or finding.scope_key or state_machine_of(arn))
+            machine = str(facts.get("state_machine_arn") or state_machine_of(arn))
             if self.opted_out(machine):
                 return {**facts, "opted_out": True}
         return facts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from contextlib import asynccontextmanager, contextmanager
@@ -55,7 +56,18 @@ def _tracing_enabled() -> bool:
     return in_lambda and not disabled
 
 
-logger = Logger(service=SERVICE)
+def _log_json(record: dict[str, Any]) -> str:
+    """Powertools' own serialisation (compact JSON, non-ASCII kept), except that text which is not valid Unicode
+    (a lone surrogate in a malformed event's id or fields) is escaped: writing it would fail and lose the line."""
+    text = json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+logger = Logger(service=SERVICE, json_serializer=_log_json)
 tracer = (
     Tracer(service=SERVICE)
     if _tracing_enabled()

@@ -33,8 +33,9 @@ from watchdogs.models.domain import (
     ResourceType,
     Severity,
 )
-from watchdogs.observability import logger
+from watchdogs.observability import count, logger
 from watchdogs.settings import Mode
+from watchdogs.shared import foreign_origin, is_opted_out, tags_from_pairs, workgroup_arn
 
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients
@@ -72,6 +73,7 @@ _PERMISSION = re.compile(
 _CUTOFF = re.compile(r"bytes scanned limit|BytesScannedCutoff|data scanned limit", re.IGNORECASE)
 _TIMEOUT = re.compile(r"\btime ?out\b|\btimed out\b|exceeded the maximum (query )?(execution|run) ?time", re.IGNORECASE)
 _EXHAUSTED = re.compile(r"exhausted resources|resources exhausted", re.IGNORECASE)
+_NO_SUCH_RESOURCE = re.compile(r"does not exist|not found", re.IGNORECASE)
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -175,6 +177,8 @@ def event_facts(event: QueryStateChangeEvent) -> dict[str, Any]:
     """Facts carried by the event itself (the ``athenaError`` of a FAILED event, the statement type)."""
     detail = event.detail
     facts: dict[str, Any] = {
+        "event_account": event.account,
+        "event_region": event.region,
         "workgroup": detail.workgroup_name,
         "statement_type": detail.statement_type,
         "sequence_number": detail.sequence_number,
@@ -568,10 +572,19 @@ def dedup_key(event: QueryStateChangeEvent) -> str:
 
 # ================================================================================================ the shell
 class QueryRemediator:
-    """Reads Athena for query findings and asks the pure runbook functions above what to do."""
+    """Reads Athena for query findings and asks the pure runbook functions above what to do.
+
+    Scope is judged twice: cheaply on the workgroup the finding claims (no call for an event about another
+    workgroup), then on the workgroup ``GetQueryExecution`` reports, which alone may lead to an action. Before
+    cancelling, the workgroup's tags are read and the opt-out tag honoured.
+    """
 
     resource_type = ResourceType.QUERY
-    read_permissions: tuple[str, ...] = ("athena:GetQueryExecution", "athena:GetWorkGroup")
+    read_permissions: tuple[str, ...] = (
+        "athena:GetQueryExecution",
+        "athena:GetWorkGroup",
+        "athena:ListTagsForResource",
+    )
     action_names: tuple[str, ...] = ("stop_query",)
 
     def __init__(self, settings: Settings, clients: AwsClients) -> None:
@@ -579,14 +592,37 @@ class QueryRemediator:
         self.clients = clients
 
     def in_scope(self, finding: Finding) -> bool:
-        """The workgroup must be listed in ``SCOPE_WORKGROUPS`` (findings carry it as ``scope_key``)."""
+        """The claimed workgroup must be listed in ``SCOPE_WORKGROUPS`` (findings carry it as ``scope_key``) and an
+        event must come from this account and region; the read workgroup is checked again before acting."""
         workgroup = finding.scope_key or str(finding.facts.get("workgroup") or "")
-        return workgroup in self.settings.workgroups
+        if workgroup not in self.settings.workgroups:
+            return False
+        foreign = foreign_origin(finding.facts, self.settings.account_id, self.settings.region)
+        if foreign is not None:
+            logger.warning("query finding from elsewhere: ignored", query=finding.resource_id, reason=foreign)
+            return False
+        return True
 
     # ------------------------------------------------------------------------------------------------ reads
     def inspect(self, finding: Finding, state: ResourceState) -> dict[str, Any]:
         """Only the reads the decision needs: none for SUCCEEDED, for the echo of our cancel or for a repeat of
-        a failure already recorded; one GetQueryExecution otherwise (and GetWorkGroup for a timeout)."""
+        a failure already recorded; one GetQueryExecution otherwise (and GetWorkGroup for a timeout); the
+        workgroup's tags only when about to cancel."""
+        facts = self._read(finding, state)
+        if facts.get("workgroup_verified") and facts.get("state") in ACTIVE_STATES:
+            from watchdogs.incidents import now_utc  # noqa: PLC0415
+
+            preview = self.decide(finding, facts, state.incidents.get(finding.condition), state, now_utc())
+            if preview.actions:  # about to cancel: honour the workgroup's opt-out tag
+                tags = self.workgroup_tags(str(facts["workgroup"]), finding)
+                if tags is None:
+                    return {**facts, "tags_unavailable": True}
+                if is_opted_out(tags, self.settings.opt_out_tag):
+                    return {**facts, "opted_out": True}
+        return facts
+
+    def _read(self, finding: Finding, state: ResourceState) -> dict[str, Any]:
+        """The finding's facts, then GetQueryExecution's (whose workgroup replaces the one the finding claims)."""
         facts = dict(finding.facts)
         condition = finding.condition
         if condition is Condition.RECOVERED:
@@ -601,7 +637,19 @@ class QueryRemediator:
                 return {**failed.facts, **facts}
         if condition is Condition.STUCK and finding.facts.get("ended_state"):
             return {**facts, "state": finding.facts["ended_state"]}
-        facts.update(self.read_query(finding.resource_id))
+        claimed = finding.scope_key or facts.get("workgroup")
+        read = self.read_query(finding.resource_id)
+        facts.pop("workgroup", None)  # from here on, only what Athena says counts
+        facts.update(read)
+        if read.get("workgroup"):
+            facts["workgroup_verified"] = True
+            if claimed and read["workgroup"] != claimed:
+                reason = f"the finding names workgroup {claimed}, GetQueryExecution says {read['workgroup']}"
+                logger.warning(
+                    "query finding names another workgroup: ignored", query=finding.resource_id, reason=reason
+                )
+                count("ScopeMismatch", resource_type=self.resource_type.value)
+                facts["scope_mismatch"] = reason
         failure = classify_facts(facts) if condition in (Condition.FAILED, Condition.CANCELLED) else None
         if failure is not None and failure.name in NEEDS_WORKGROUP_LIMITS and facts.get("workgroup"):
             facts.update(self.read_workgroup_limits(str(facts["workgroup"])))
@@ -625,7 +673,9 @@ class QueryRemediator:
         from botocore.exceptions import ClientError  # noqa: PLC0415
 
         try:
-            config = self.clients.athena.get_work_group(WorkGroup=workgroup)["WorkGroup"].get("Configuration", {})
+            config = (
+                self.clients.athena.get_work_group(WorkGroup=workgroup).get("WorkGroup", {}).get("Configuration", {})
+            )
         except ClientError as exc:
             logger.warning("cannot read workgroup limits", workgroup=workgroup, error=str(exc))
             return {}
@@ -635,17 +685,50 @@ class QueryRemediator:
         }
         return {k: v for k, v in limits.items() if v is not None}
 
+    def workgroup_tags(self, workgroup: str, finding: Finding) -> dict[str, str] | None:
+        """``aws athena list-tags-for-resource`` on the workgroup (``None``: no account id to build its ARN).
+
+        A workgroup Athena does not know has no tags (the emulator answers an untagged one the same way); any
+        other failure is raised: the query is never cancelled without knowing whether its workgroup opted out."""
+        account = self.settings.account_id or str(finding.facts.get("event_account") or "")
+        if not account:
+            logger.warning("cannot read workgroup tags: no account id", workgroup=workgroup)
+            return None
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        arn = workgroup_arn(self.settings.region, account, workgroup)
+        tags: dict[str, str] = {}
+        kwargs: dict[str, Any] = {"ResourceARN": arn}
+        try:
+            while True:
+                page = self.clients.athena.list_tags_for_resource(**kwargs)
+                tags.update(tags_from_pairs(page.get("Tags", []), key="Key", value="Value"))
+                if not page.get("NextToken"):
+                    return tags
+                kwargs["NextToken"] = page["NextToken"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            if code == "ResourceNotFoundException" or (
+                code == "InvalidRequestException" and _NO_SUCH_RESOURCE.search(message)
+            ):
+                return {}
+            raise QueryReadError(f"ListTagsForResource {arn}: {exc}") from exc
+
     # ------------------------------------------------------------------------------------------------ decide
     def decide(
         self, finding: Finding, facts: dict[str, Any], incident: Incident | None, state: ResourceState, now: datetime
     ) -> Decision:
-        """Pure: dispatch to the runbook function of the finding's condition."""
+        """Pure: dispatch to the runbook function of the finding's condition. Only a workgroup read from Athena
+        (not the one an event or a finding claims) can lead to a cancel."""
         query_id = finding.resource_id
+        if facts.get("scope_mismatch"):
+            return Decision(outcome=Outcome.IGNORE, summary=f"query {query_id}: {facts['scope_mismatch']}.")
         workgroup = facts.get("workgroup") or finding.scope_key
         if workgroup not in self.settings.workgroups:  # the re-read may disagree with what the finding claimed
             return Decision(outcome=Outcome.IGNORE, summary=f"query {query_id} runs in {workgroup}: out of scope.")
         if finding.condition is Condition.STUCK:
-            return decide_stuck(
+            decision = decide_stuck(
                 query_id,
                 facts,
                 incident,
@@ -653,6 +736,22 @@ class QueryRemediator:
                 observing=self.settings.mode is Mode.OBSERVE,
                 now=now,
             )
+            if decision.actions and not facts.get("workgroup_verified"):
+                return Decision(
+                    outcome=Outcome.IGNORE,
+                    summary=f"query {query_id}: Athena did not confirm its workgroup; not cancelled.",
+                )
+            if decision.actions and facts.get("tags_unavailable"):
+                return Decision(
+                    outcome=Outcome.NOTIFY,
+                    summary=f"{decision.summary} Not cancelled: the workgroup's tags (opt-out) could not be read, "
+                    "ACCOUNT_ID is not set.",
+                    classification=decision.classification,
+                    severity=Severity.HIGH,
+                    runbook_section=decision.runbook_section,
+                    advice=["Set ACCOUNT_ID for the watchdog so it can read workgroup tags before acting."],
+                )
+            return decision
         if finding.condition is Condition.FAILED:
             return decide_failed(query_id, facts, incident, state, now)
         if finding.condition is Condition.CANCELLED:

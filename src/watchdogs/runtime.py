@@ -74,23 +74,41 @@ def _idempotency() -> tuple[Any, Any] | None:
     return persistence, config
 
 
-def parse_event(event: Any, model: type[M]) -> M | None:
-    """Parse at the edge. A malformed or unexpected event is rejected (logged reason + metric), never raised:
-    raising would make Lambda retry a poison event until it reaches the DLQ, and it must take no action."""
+@dataclass(frozen=True)
+class Rejection:
+    """A typed rejection of an event at the edge: which model refused it and why. Logged with its reason and
+    counted (``RejectedEvent``) when made; returned as the handler's summary, never raised (raising would make
+    Lambda retry a poison event until it reaches the DLQ); nothing is acted on."""
+
+    model: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcome": "rejected", "reason": f"not a valid {self.model}", "detail": self.reason[:1000]}
+
+
+def reject(event: Any, model: type[BaseModel], reason: str) -> Rejection:
+    """Log and count the rejection of ``event`` (see :class:`Rejection`)."""
+    event_id = event.get("id") if isinstance(event, dict) else None
+    logger.warning(
+        "rejected event",
+        model=model.__name__,
+        reason=reason,
+        event_id=None if event_id is None else str(event_id)[:128],
+    )
+    count("RejectedEvent", model=model.__name__)
+    return Rejection(model=model.__name__, reason=reason)
+
+
+def parse_event(event: Any, model: type[M]) -> M | Rejection:
+    """Parse at the edge: the model, or the :class:`Rejection` of a malformed or unexpected event."""
     try:
         return model.model_validate(event)
     except ValidationError as exc:
         reasons = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<event>'}: {err['msg']}" for err in exc.errors()[:10]
         )
-        logger.warning(
-            "rejected event",
-            model=model.__name__,
-            reason=reasons,
-            event_id=event.get("id") if isinstance(event, dict) else None,
-        )
-        count("RejectedEvent", model=model.__name__)
-        return None
+        return reject(event, model, reasons)
 
 
 def handle_event(
@@ -100,11 +118,20 @@ def handle_event(
     to_findings: Callable[[M], list[Finding]],
     dedup_key: Callable[[M], str] | None = None,
 ) -> dict[str, Any]:
-    """Parse, de-duplicate on the event (Powertools Idempotency), turn into findings, hand each to the engine."""
+    """Parse, de-duplicate on the event (Powertools Idempotency), turn into findings, hand each to the engine.
+
+    Outcomes: ``rejected`` (invalid event, nothing done), ``handled`` (with ``duplicate: True`` when Powertools
+    returned the stored result of an earlier delivery) and ``duplicate-in-progress``: another invocation is
+    handling the same delivery right now. That one is a normal consequence of at-least-once delivery, not an
+    error: it is logged and counted (``DuplicateInProgress``) and returns without acting, where raising would count
+    as a Lambda error, trip the function's error alarm and retry a delivery that is being handled.
+    """
     parsed = parse_event(event, model)
-    if parsed is None:
-        return {"outcome": "rejected", "reason": f"not a valid {model.__name__}"}
+    if isinstance(parsed, Rejection):
+        return parsed.as_dict()
     key = dedup_key(parsed) if dedup_key else str(getattr(parsed, "id", ""))
+    if not key:
+        return reject(event, model, "no de-duplication key").as_dict()
 
     ran: list[bool] = []
 
@@ -118,6 +145,9 @@ def handle_event(
         return process()
     persistence, config = idem
     from aws_lambda_powertools.utilities.idempotency import idempotent_function  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
+        IdempotencyAlreadyInProgressError,
+    )
 
     config.register_lambda_context(context)
 
@@ -127,7 +157,12 @@ def handle_event(
     def once(request: dict[str, str]) -> dict[str, Any]:
         return process()
 
-    response: dict[str, Any] = once(request={"key": key})
+    try:
+        response: dict[str, Any] = once(request={"key": key})
+    except IdempotencyAlreadyInProgressError:
+        logger.info("duplicate event: the same delivery is being handled by another invocation", key=key)
+        count("DuplicateInProgress")
+        return {"outcome": "duplicate-in-progress", "key": key}
     if not ran:  # Powertools returned the stored response: a duplicate delivery, no action taken
         logger.info("duplicate event: already handled", key=key)
         count("DuplicateEvent")

@@ -43,6 +43,13 @@ from watchdogs.incidents import (
 )
 from watchdogs.models.domain import Condition, Finding, ResourceType
 from watchdogs.observability import count, logger, metrics
+from watchdogs.shared import (
+    crawler_arn,
+    state_machine_of,
+    tag_floor,
+    tags_from_pairs,
+    threshold_from_tags,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -66,9 +73,6 @@ ATHENA_LIST_PAGE_SIZE = 50
 ATHENA_BATCH_SIZE = 50
 #: Athena's default DML query timeout: a query threshold at or above it never fires (Athena kills the query first)
 ATHENA_DML_TIMEOUT_SECONDS = 30 * 60
-#: a per-resource threshold tag may lower a threshold down to this floor (or the default, when that is lower);
-#: resources running for less than the floor are never candidates, so their tags are never read
-TAG_FLOOR_SECONDS = 300
 #: active incidents the sweep resumes per run (newest first)
 MAX_OPEN_INCIDENTS = 1000
 #: failed runs can be redriven for 14 days (AWS); after that nothing can recover them
@@ -182,26 +186,6 @@ def check_thresholds(settings: Settings) -> list[str]:
     return problems
 
 
-def tag_floor(default: int) -> int:
-    """The shortest threshold a tag may set for a resource whose default is ``default``."""
-    return min(default, TAG_FLOOR_SECONDS)
-
-
-def threshold_from_tags(tags: dict[str, str], key: str, default: int) -> tuple[int, str, str | None]:
-    """``(threshold, source, problem)``: the tag's value in seconds, clamped to the floor; the default otherwise."""
-    raw = tags.get(key)
-    if raw is None:
-        return default, "default", None
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        return default, "default", f"tag {key}={raw!r} is not a number of seconds: default {default}s used"
-    floor = tag_floor(default)
-    if value < floor:
-        return floor, "tag", f"tag {key}={value} is below the floor of {floor}s: {floor}s used"
-    return value, "tag", None
-
-
 def seconds_between(start: datetime | None, now: datetime) -> float | None:
     return None if start is None else max(0.0, (now - start).total_seconds())
 
@@ -220,13 +204,6 @@ def execution_run_started(execution: ExecutionListItemTypeDef) -> datetime:
     started: datetime = execution["startDate"]
     redriven: datetime | None = execution.get("redriveDate")
     return max(started, redriven) if redriven else started
-
-
-def state_machine_of(execution_arn: str) -> str:
-    """``arn:...:execution:<sm>:<name>`` -> ``arn:...:stateMachine:<sm>`` (scope key of an execution)."""
-    head, _, rest = execution_arn.partition(":execution:")
-    machine = rest.split(":", 1)[0]
-    return f"{head}:stateMachine:{machine}" if rest else ""
 
 
 def already_seen(incidents: list[Incident], since: datetime, *, any_condition: bool) -> bool:
@@ -582,7 +559,7 @@ class Sweep:
     def _crawler_threshold(self, name: str, default: int) -> tuple[int, str]:
         if not self.settings.account_id:
             return default, "default"  # no account id: no crawler ARN to read tags of
-        arn = f"arn:aws:glue:{self.settings.region}:{self.settings.account_id}:crawler/{name}"
+        arn = crawler_arn(self.settings.region, self.settings.account_id, name)
         try:
             tags = self.clients.glue.get_tags(ResourceArn=arn).get("Tags", {})
         except AWS_ERRORS as exc:  # unknown tags: the default threshold still applies
@@ -792,7 +769,7 @@ class Sweep:
         except AWS_ERRORS as exc:  # unknown tags: the default threshold still applies
             self._error("execution", "stepfunctions.ListTagsForResource", machine, exc)
             return default, "default"
-        tags = {t["key"]: t["value"] for t in response.get("tags", [])}
+        tags = tags_from_pairs(response.get("tags", []))
         threshold, source, problem = threshold_from_tags(tags, self.settings.threshold_tag, default)
         if problem:
             self._report.warnings.append(f"state machine {machine}: {problem}")
@@ -847,10 +824,10 @@ def run_sweep_once(remaining_ms: Callable[[], int] | None = None) -> SweepReport
 def handle_scheduled_event(event: Any, remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
     """The sweep function's body: parse the schedule event at the edge (reject anything else), run one sweep."""
     from watchdogs.models.events import ScheduledEvent  # noqa: PLC0415
-    from watchdogs.runtime import parse_event  # noqa: PLC0415
+    from watchdogs.runtime import Rejection, parse_event  # noqa: PLC0415
 
     parsed = parse_event(event, ScheduledEvent)
-    if parsed is None:
-        return {"outcome": "rejected", "reason": "not a valid ScheduledEvent"}
+    if isinstance(parsed, Rejection):
+        return parsed.as_dict()
     report = run_sweep_once(remaining_ms)
     return {"outcome": "swept", "event_id": parsed.id, **report.model_dump(mode="json")}

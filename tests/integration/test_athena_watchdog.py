@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import INCIDENT_TABLE, FakeContext
-from tests.support.aws import ApiCalls, Subscriber, load_event
+from tests.support.aws import ACCOUNT, REGION, ApiCalls, Subscriber, load_event
 from watchdogs.clients import AwsClients
 from watchdogs.engine import Engine, HandleResult
 from watchdogs.incidents import Incident, IncidentStore
@@ -188,12 +188,13 @@ def test_stuck_query_is_cancelled_once_and_the_cancel_echo_resolves_it(
     query_id = stuck_query(athena)
     # When the sweep hands the stuck finding to the engine
     result = engine().handle(stuck_finding(query_id))
-    # Then the query is cancelled, with one re-read before the cancel
+    # Then the query is cancelled, with one re-read and its workgroup's tags (opt-out) read before the cancel
     assert query_state(query_id) == "CANCELLED"
     assert result.actions == ["stop_query:cancelled"]
     assert dict(api_calls.calls) == {
         "dynamodb.Query": 1,
         "athena.GetQueryExecution": 1,
+        "athena.ListTagsForResource": 1,
         "dynamodb.TransactWriteItems": 1,
         "athena.StopQueryExecution": 1,
         "dynamodb.PutItem": 2,  # + outbox mark-sent
@@ -347,9 +348,14 @@ def test_stuck_query_in_observe_mode_is_reported_once_and_left_running(
     # When the next sweep finds it again
     api_calls.reset()
     again = engine().handle(stuck_finding(query_id))
-    # Then no new write and no new message: one Query and one re-read
+    # Then no new write and no new message: one Query, one re-read and the workgroup's opt-out tags (read before
+    # any planned action, observe mode included; the core then finds the repeat is not news)
     assert again.outcome == "unchanged"
-    assert dict(api_calls.calls) == {"dynamodb.Query": 1, "athena.GetQueryExecution": 1}
+    assert dict(api_calls.calls) == {
+        "dynamodb.Query": 1,
+        "athena.GetQueryExecution": 1,
+        "athena.ListTagsForResource": 1,
+    }
     assert subscriber.messages() == []
 
     # When an operator cancels the query and its CANCELLED event arrives
@@ -558,3 +564,80 @@ def test_a_finding_that_misnames_the_workgroup_is_refused_after_the_reread(
     assert api_calls.calls["athena.StopQueryExecution"] == 0
     assert active(query_id) == {}
     assert subscriber.messages() == []
+
+
+# ------------------------------------------------------------------------------------------------ opt-out, scope
+def tag_workgroup(client: Any, workgroup: str, tags: dict[str, str]) -> None:
+    arn = f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/{workgroup}"
+    client.tag_resource(ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
+@pytest.mark.parametrize("value", ["true", "disabled", ""])
+def test_stuck_query_in_an_opted_out_workgroup_is_not_stopped(
+    athena: Any, api_calls: ApiCalls, subscriber: Subscriber, value: str
+) -> None:
+    # Given a stuck query in an in-scope workgroup that carries the opt-out tag
+    tag_workgroup(athena, SANDBOX_WG, {"watchdogs:opt-out": value, "team": "analytics"})
+    query_id = stuck_query(athena, SANDBOX_WG)
+    # When the sweep hands its stuck finding to the engine
+    result = engine().handle(stuck_finding(query_id, SANDBOX_WG))
+    # Then the workgroup's tags were read before acting, and the query is left running: no incident, no message
+    assert result.outcome == "opted-out"
+    assert api_calls.calls["athena.ListTagsForResource"] == 1
+    assert "athena.StopQueryExecution" not in api_calls.calls
+    assert query_state(query_id) == "RUNNING"
+    assert active(query_id) == {}
+    assert subscriber.messages() == []
+
+
+def test_sweep_leaves_an_opted_out_workgroup_alone_and_cancels_in_the_others(
+    athena: Any, api_calls: ApiCalls, subscriber: Subscriber
+) -> None:
+    from watchdogs.handlers.sweep import lambda_handler as sweep
+
+    # Given stuck queries in two in-scope workgroups, one opted out, the other's tag explicitly off
+    tag_workgroup(athena, SANDBOX_WG, {"watchdogs:opt-out": "true"})
+    tag_workgroup(athena, PIPELINE_WG, {"watchdogs:opt-out": "false"})
+    kept, cancelled = stuck_query(athena, SANDBOX_WG), stuck_query(athena, PIPELINE_WG)
+    # When the scheduled sweep runs
+    report = sweep(load_event("sweep-scheduled"), FakeContext())
+    # Then only the query of the workgroup that did not opt out is cancelled
+    assert (query_state(kept), query_state(cancelled)) == ("RUNNING", "CANCELLED")
+    assert api_calls.calls["athena.StopQueryExecution"] == 1
+    assert report["outcomes"] == {"opted-out": 1, "act": 1}
+    assert [m["Body"]["resource_id"] for m in subscriber.messages()] == [cancelled]
+
+
+def test_event_naming_another_workgroup_than_athena_is_ignored(
+    athena: Any, api_calls: ApiCalls, subscriber: Subscriber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a query that failed in another team's workgroup
+    query_id = start_query(athena, OTHER_WG)
+    fail(query_id, "athena-query-failed-user-sql-error")
+    capsys.readouterr()
+    # When an event about it names an in-scope workgroup
+    response = invoke(event("athena-query-failed-user-sql-error", query_id, workgroup=PIPELINE_WG))
+    # Then the workgroup Athena reports decides: ignored, no incident, no message, and the mismatch is counted
+    assert response["results"][0]["outcome"] == "ignored"
+    assert f"GetQueryExecution says {OTHER_WG}" in response["results"][0]["detail"]
+    assert active(query_id) == {}
+    assert subscriber.messages() == []
+    assert api_calls.mutating() == {"dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1}  # the idempotency record
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert any("ScopeMismatch" in blob for blob in emf)
+
+
+def test_stuck_finding_naming_another_in_scope_workgroup_is_not_cancelled(
+    athena: Any, api_calls: ApiCalls, subscriber: Subscriber
+) -> None:
+    # Given a stuck query in the pipeline workgroup, and a finding that names the (also in-scope) sandbox one
+    query_id = stuck_query(athena, PIPELINE_WG)
+    # When the engine handles it
+    result = engine().handle(stuck_finding(query_id, SANDBOX_WG))
+    # Then the finding is not trusted: nothing is cancelled or recorded
+    assert result.outcome == "ignored"
+    assert "athena.StopQueryExecution" not in api_calls.calls
+    assert query_state(query_id) == "RUNNING"
+    assert active(query_id) == {}
+    # While the finding that names the query's real workgroup cancels it
+    assert engine().handle(stuck_finding(query_id, PIPELINE_WG)).actions == ["stop_query:cancelled"]

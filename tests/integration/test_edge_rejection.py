@@ -68,3 +68,93 @@ def test_invalid_settings_fail_the_invocation_naming_the_variable(
     # When an event arrives / Then the invocation fails at start, naming the variable (Lambda retries, then DLQ)
     with pytest.raises(SettingsError, match="WATCHDOG_MODE"):
         _handler("glue")(load_event(HANDLERS["glue"]), lambda_context)
+
+
+SAMPLES = {**HANDLERS, "sweep": "sweep-scheduled"}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+@pytest.mark.parametrize(
+    "event_id", ["<missing>", "", "   ", None, 42], ids=["missing", "empty", "blank", "null", "int"]
+)
+def test_an_event_without_an_id_is_rejected_not_crashed_on(
+    name: str,
+    event_id: Any,
+    api_calls: ApiCalls,
+    subscriber: Subscriber,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a sample event whose id is missing, empty, blank or not a string
+    event = load_event(SAMPLES[name])
+    if event_id == "<missing>":
+        del event["id"]
+    else:
+        event["id"] = event_id
+    # When it reaches the handler
+    response = _handler(name)(event, lambda_context)
+    # Then it is a typed rejection naming the id (returned, not raised), with no AWS call and no message
+    assert response["outcome"] == "rejected"
+    assert response["detail"].startswith("id:")
+    assert api_calls.total == 0
+    assert subscriber.messages() == []
+    # And it was logged with its reason and counted
+    [logged] = [r for r in caplog.records if r.getMessage() == "rejected event"]
+    assert str(getattr(logged, "reason", "")).startswith("id:")
+    assert '"RejectedEvent"' in capsys.readouterr().out
+
+
+def test_a_concurrent_duplicate_delivery_returns_without_acting_or_raising(
+    aws: dict[str, Any],
+    api_calls: ApiCalls,
+    subscriber: Subscriber,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import boto3
+
+    from tests.support.aws import ACCOUNT
+    from watchdogs.runtime import runtime
+    from watchdogs_local.moto_ext.glue import set_crawl
+
+    # Given a crawler that failed transiently (its Failed event restarts it)
+    body = load_event("glue-crawler-failed-internal-service-exception")
+    crawler = body["detail"]["crawlerName"]
+    glue = boto3.client("glue")
+    glue.create_crawler(
+        Name=crawler,
+        Role=f"arn:aws:iam::{ACCOUNT}:role/crawler",
+        DatabaseName="lakehouse",
+        Targets={"S3Targets": [{"Path": "s3://lake/raw/"}]},
+    )
+    set_crawl(crawler, "FAILED", error_message=body["detail"]["errorMessage"])
+    # And the same delivery arriving again while the first invocation is still handling it
+    engine = runtime().engine
+    handle = engine.handle
+    redelivered: list[dict[str, Any]] = []
+    redelivery_calls: dict[str, int] = {}
+
+    def handle_while_redelivered(finding: Any, **kwargs: Any) -> Any:
+        if not redelivered:
+            before = dict(api_calls.calls)
+            redelivered.append(_handler("glue")(json.loads(json.dumps(body)), lambda_context))
+            redelivery_calls.update({k: v - before.get(k, 0) for k, v in api_calls.calls.items() if v != before.get(k)})
+        return handle(finding, **kwargs)
+
+    engine.handle = handle_while_redelivered  # type: ignore[method-assign]
+    # When the first delivery is handled
+    first = _handler("glue")(body, lambda_context)
+    # Then the concurrent one returned a small summary, acted on nothing and raised nothing
+    assert redelivered == [{"outcome": "duplicate-in-progress", "key": body["id"]}]
+    assert redelivery_calls == {"dynamodb.PutItem": 1}  # the idempotency record's conditional put, nothing else
+    # And the first acted exactly once
+    assert first["outcome"] == "handled"
+    assert first["results"][0]["actions"] == ["start_crawler:started"]
+    assert api_calls.calls["glue.StartCrawler"] == 1
+    assert [m["MessageAttributes"]["outcome"]["Value"] for m in subscriber.messages()] == ["act"]
+    # And the duplicate was counted (no Lambda error, so no error alarm)
+    assert '"DuplicateInProgress"' in capsys.readouterr().out
+    # When the same delivery comes once more, after the first finished / Then the stored result answers it
+    assert _handler("glue")(body, lambda_context).get("duplicate") is True
+    assert api_calls.calls["glue.StartCrawler"] == 1

@@ -364,6 +364,40 @@ def test_crawler_outside_the_scope_is_never_touched(
     assert subscriber.messages() == []
 
 
+@pytest.mark.parametrize(
+    ("where", "envelope", "detail"),
+    [
+        ("another account", {"account": "210987654321"}, {"accountId": "210987654321"}),
+        ("another account, claimed in the detail only", {}, {"accountId": "210987654321"}),
+        ("another region", {"region": "eu-west-1"}, {}),
+    ],
+)
+def test_event_about_a_crawler_elsewhere_never_touches_the_local_one_of_that_name(
+    glue: Any,
+    api_calls: ApiCalls,
+    subscriber: Subscriber,
+    lambda_context: FakeContext,
+    where: str,
+    envelope: dict[str, str],
+    detail: dict[str, str],
+) -> None:
+    # Given our in-scope crawler whose last crawl failed transiently (its own event would restart it)
+    set_crawl(RAW, "FAILED", error_message="Internal Service Exception")
+    # When a Failed event about a crawler of the same name in another account or region arrives (a forwarding bus)
+    body = {**event("glue-crawler-failed-internal-service-exception", **detail), **envelope}
+    result = invoke(body, lambda_context)
+    # Then scope is judged on the resource the event is about: out of scope, not a single Glue call
+    assert result["results"][0]["outcome"] == "out-of-scope", where
+    assert api_calls.of("glue") == 0
+    assert crawler_state(glue, RAW) == "READY"
+    assert store().load(ResourceType.CRAWLER, RAW).incidents == {}
+    assert subscriber.messages() == []
+    # When our own account's event arrives / Then it still acts: the crawler is restarted once
+    invoke(event("glue-crawler-failed-internal-service-exception"), lambda_context)
+    assert glue_mutations(api_calls) == {"glue.StartCrawler": 1}
+    assert crawler_state(glue, RAW) == "RUNNING"
+
+
 def test_opted_out_crawler_is_not_restarted(
     glue: Any, api_calls: ApiCalls, subscriber: Subscriber, lambda_context: FakeContext
 ) -> None:

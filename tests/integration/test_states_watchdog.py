@@ -254,6 +254,7 @@ def test_stuck_on_athena_cancels_the_runs_query_and_the_run_completes(
         "athena.BatchGetQueryExecution": 1,
         "athena.GetQueryExecution": 1,
         "athena.ListQueryExecutions": 1,
+        "athena.ListTagsForResource": 1,
         "athena.StopQueryExecution": 1,
         "stepfunctions.DescribeExecution": 1,
         "stepfunctions.GetExecutionHistory": 1,
@@ -397,6 +398,65 @@ def test_transient_failure_is_redriven_and_the_run_completes(
     invoke(status_event(arn, "SUCCEEDED", event_id="evt-succeeded-redriven", redrive_count=1), lambda_context)
     assert not [i for i in incident_items(arn) if i["sk"].startswith("CUR#")]
     assert [m["Body"]["event"] for m in subscriber.messages()] == ["act", "resolved"]
+
+
+def test_event_naming_an_in_scope_machine_for_an_out_of_scope_execution_is_rejected_and_acts_on_nothing(
+    lakehouse: Lakehouse,
+    sfn: Any,
+    api_calls: ApiCalls,
+    subscriber: Subscriber,
+    lambda_context: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given another team's copy of the pipeline and ours, both failed on the same transient error (busy crawler)
+    definition = sfn.describe_state_machine(stateMachineArn=lakehouse.state_machine_arn)["definition"]
+    other_machine = sfn.create_state_machine(
+        name="otherteam-data-pipeline", definition=definition, roleArn=lakehouse.names.role_arn
+    )["stateMachineArn"]
+    hold("glue::crawl")
+    boto3.client("glue").start_crawler(Name=lakehouse.names.crawler("raw"))
+    other = sfn.start_execution(stateMachineArn=other_machine, name="run-other-transient")["executionArn"]
+    ours = lakehouse.start_pipeline(sfn, "run-ours-transient")
+    wait_until(lambda: {status_of(sfn, other), status_of(sfn, ours)} == {"FAILED"}, what="both runs to fail")
+    release("glue::crawl")
+    api_calls.reset()
+    subscriber.messages()
+
+    # When an event names our (in-scope) state machine but the other team's execution
+    spoofed = status_event(other, "FAILED", event_id="evt-spoofed")
+    spoofed["detail"]["stateMachineArn"] = lakehouse.state_machine_arn
+    response = invoke(spoofed, lambda_context)
+
+    # Then it is rejected at the edge with the reason: no AWS call at all, no redrive, no incident, no message
+    assert response["outcome"] == "rejected"
+    [logged] = [r for r in caplog.records if r.getMessage() == "rejected event"]
+    assert "is not the state machine of executionArn" in str(getattr(logged, "reason", ""))
+    assert api_calls.total == 0
+    assert status_of(sfn, other) == "FAILED"
+    assert sfn.describe_execution(executionArn=other).get("redriveCount", 0) == 0
+    assert incident_items(other) == []
+    assert subscriber.messages() == []
+
+    # When a finding claims the in-scope machine for the other execution past the edge (engine directly)
+    claimed = Finding(
+        resource_type=ResourceType.EXECUTION,
+        resource_id=other,
+        condition=Condition.FAILED,
+        observed_at=datetime.now(UTC),
+        scope_key=lakehouse.state_machine_arn,
+        facts={"status": "FAILED"},
+    )
+    # Then scope is judged on the execution's own ARN: out of scope, nothing read in Step Functions
+    assert handle(claimed).outcome == "out-of-scope"
+    assert api_calls.of("stepfunctions") == 0
+
+    # When our own run's genuine event arrives
+    result = invoke(status_event(ours, "FAILED", event_id="evt-ours"), lambda_context)
+    # Then it still acts: redriven, exactly one mutating Step Functions call, on our run
+    assert result["results"][0]["actions"] == ["redrive_execution:redriven"]
+    assert api_calls.calls["stepfunctions.RedriveExecution"] == 1
+    assert sfn.describe_execution(executionArn=other).get("redriveCount", 0) == 0
+    wait_until(lambda: status_of(sfn, ours) == "SUCCEEDED", timeout=30, what="our redriven run to succeed")
 
 
 def test_data_quality_failure_notifies_owners_reconciles_once_never_retries(

@@ -18,9 +18,7 @@ from watchdogs.crawlers import (
     CrawlerRemediator,
     FailureClass,
     classify_failure,
-    crawler_arn,
     crawler_facts,
-    crawler_threshold,
     decide_failed,
     decide_no_new_data,
     decide_recovered,
@@ -28,7 +26,6 @@ from watchdogs.crawlers import (
     decide_stuck,
     expects_new_data,
     findings_from_event,
-    is_opted_out,
 )
 from watchdogs.incidents import Budget, Incident, ResourceState, TimelineEntry, iso
 from watchdogs.lifecycle.plan import Policy, Verdict, plan
@@ -177,35 +174,11 @@ def test_runbook_solutions_are_quoted_verbatim() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ tags
-def test_opt_out_tag_is_on_unless_explicitly_false() -> None:
-    key = SETTINGS.opt_out_tag
-    assert is_opted_out({key: "true"}, key)
-    assert is_opted_out({key: ""}, key)
-    assert is_opted_out({key: "anything"}, key)
-    assert not is_opted_out({key: "false"}, key)
-    assert not is_opted_out({key: "No"}, key)
-    assert not is_opted_out({}, key)
-
-
-def test_threshold_tag_overrides_the_default_only_when_a_positive_integer() -> None:
-    key = SETTINGS.threshold_tag
-    assert crawler_threshold({key: "600"}, key, 2700) == 600
-    assert crawler_threshold({key: " 7200 "}, key, 2700) == 7200
-    assert crawler_threshold({key: "0"}, key, 2700) == 2700
-    assert crawler_threshold({key: "soon"}, key, 2700) == 2700
-    assert crawler_threshold({}, key, 2700) == 2700
-
-
 def test_expect_new_data_tag_overrides_the_setting_both_ways() -> None:
     assert expects_new_data({EXPECT_NEW_DATA_TAG: "true"}, default=False)
     assert not expects_new_data({EXPECT_NEW_DATA_TAG: "false"}, default=True)
     assert expects_new_data({}, default=True)
     assert not expects_new_data({EXPECT_NEW_DATA_TAG: "maybe"}, default=False)
-
-
-def test_crawler_arn_follows_the_partition() -> None:
-    assert crawler_arn("us-east-1", "123456789012", RAW) == f"arn:aws:glue:us-east-1:123456789012:crawler/{RAW}"
-    assert crawler_arn("cn-north-1", "1", "c").startswith("arn:aws-cn:glue:")
 
 
 # ------------------------------------------------------------------------------------------------ events
@@ -549,6 +522,25 @@ def test_scope_is_the_crawler_name_prefix() -> None:
     assert remediator.in_scope(finding(Condition.FAILED, name="lakehouse-sandbox-curated-crawler"))
     assert not remediator.in_scope(finding(Condition.FAILED, name="otherteam-raw-crawler"))
     assert remediator.read_permissions == ("glue:GetCrawler", "glue:GetTags")
+
+
+def test_scope_is_judged_on_the_crawler_acted_on_in_this_account_and_region() -> None:
+    remediator = CrawlerRemediator(settings(ACCOUNT_ID="123456789012"), clients=None)  # type: ignore[arg-type]
+    home = {"account_id": "123456789012", "event_account": "123456789012", "event_region": "us-east-1"}
+    assert remediator.in_scope(finding(Condition.FAILED, **home))
+    # the name acted on decides, whatever scope key a finding claims
+    claimed = finding(Condition.FAILED, name="otherteam-raw-crawler").model_copy(update={"scope_key": RAW})
+    assert not remediator.in_scope(claimed)
+    # a crawler of the same name in another account or region is not this one
+    assert not remediator.in_scope(finding(Condition.FAILED, **{**home, "account_id": "210987654321"}))
+    assert not remediator.in_scope(finding(Condition.FAILED, **{**home, "event_account": "210987654321"}))
+    assert not remediator.in_scope(finding(Condition.FAILED, **{**home, "event_region": "eu-west-1"}))
+
+
+def test_the_event_carries_its_origin_into_the_finding() -> None:
+    event = CrawlerStateChangeEvent.model_validate(load_event("glue-crawler-failed-throttled"))
+    [found] = findings_from_event(event)
+    assert (found.facts["event_account"], found.facts["event_region"]) == (event.account, event.region)
 
 
 def test_remediator_routes_every_crawler_condition() -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from tests.support.aws import EVENTS, load_event
 from watchdogs.models.events import (
+    TEXT_CHARS,
     CrawlerStateChangeEvent,
     ExecutionStatusChangeEvent,
     QueryStateChangeEvent,
@@ -131,6 +132,29 @@ def _mutate(event: dict[str, Any], path: list[str], value: Any) -> dict[str, Any
         (ExecutionStatusChangeEvent, SFN_FAILED, ["detail", "executionArn"], "not-an-arn"),
         (ExecutionStatusChangeEvent, SFN_FAILED, ["detail", "startDate"], "yesterday"),
         (ExecutionStatusChangeEvent, SFN_FAILED, ["detail"], "a string"),
+        # no delivery id: not an EventBridge delivery, and nothing to de-duplicate it on
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["id"], KeyError),
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["id"], ""),
+        (QueryStateChangeEvent, ATHENA_FAILED, ["id"], "  "),
+        (ScheduledEvent, envelope("aws.events", "Scheduled Event", {}), ["id"], None),
+        # the envelope as EventBridge always sends it
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["account"], "12345"),
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["time"], "2026-11-25T10:00:00"),  # no time zone
+        # names, ids and ARNs within AWS's own limits
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["detail", "crawlerName"], "lakehouse-sandbox-raw\ncrawler"),
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["detail", "crawlerName"], "x" * 256),
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["detail", "accountId"], "not-an-account"),
+        (CrawlerStateChangeEvent, GLUE_FAILED, ["detail", "tablesCreated"], 10**40),
+        (QueryStateChangeEvent, ATHENA_FAILED, ["detail", "workgroupName"], "lakehouse sandbox"),
+        (QueryStateChangeEvent, ATHENA_FAILED, ["detail", "queryExecutionId"], "../../etc/passwd"),
+        (QueryStateChangeEvent, ATHENA_FAILED, ["detail", "sequenceNumber"], -1),
+        (
+            ExecutionStatusChangeEvent,
+            SFN_FAILED,
+            ["detail", "executionArn"],
+            SFN_FAILED["detail"]["executionArn"] + "x" * 300,
+        ),
+        (ExecutionStatusChangeEvent, SFN_FAILED, ["detail", "startDate"], 10**20),
     ],
 )
 def test_malformed_variants_are_rejected(
@@ -138,3 +162,38 @@ def test_malformed_variants_are_rejected(
 ) -> None:
     with pytest.raises(ValidationError):
         model.model_validate(_mutate(event, path, value))
+
+
+def test_free_text_is_truncated_not_rejected() -> None:
+    # Given a failure message of 100 KB (a real one may be long; an incident record must stay small)
+    event = _mutate(GLUE_FAILED, ["detail", "errorMessage"], "Rate exceeded " + "x" * 100_000)
+    # When parsed / Then accepted, the message cut to TEXT_CHARS with its start (what classifies it) kept
+    detail = CrawlerStateChangeEvent.model_validate(event).detail
+    assert detail.error_message is not None
+    assert len(detail.error_message) == TEXT_CHARS
+    assert detail.error_message.startswith("Rate exceeded")
+
+
+SM = "arn:aws:states:us-east-1:123456789012:stateMachine:lakehouse-mvp-sandbox-data-pipeline"
+
+
+@pytest.mark.parametrize(
+    "machine",
+    [
+        "arn:aws:states:us-east-1:123456789012:stateMachine:otherteam-data-pipeline",
+        "arn:aws:states:us-east-1:210987654321:stateMachine:lakehouse-mvp-sandbox-data-pipeline",
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:lakehouse-mvp-sandbox-data-pipeline",
+    ],
+)
+def test_an_execution_event_whose_two_arns_disagree_is_rejected(machine: str) -> None:
+    # Given the event of one execution that names another state machine
+    event = _mutate(SFN_FAILED, ["detail", "stateMachineArn"], machine)
+    # When parsed / Then rejected, naming the disagreement (scope is judged on the execution's own ARN)
+    with pytest.raises(ValidationError, match="is not the state machine of executionArn"):
+        ExecutionStatusChangeEvent.model_validate(event)
+
+
+@pytest.mark.parametrize("qualifier", ["", ":3", ":prod"])
+def test_a_version_or_alias_of_the_same_state_machine_agrees(qualifier: str) -> None:
+    event = _mutate(SFN_FAILED, ["detail", "stateMachineArn"], SM + qualifier)
+    assert ExecutionStatusChangeEvent.model_validate(event).detail.state_machine_arn == SM + qualifier

@@ -13,6 +13,7 @@ from watchdogs.actions import STOP_ERROR
 from watchdogs.executions import (
     AWAIT_REDRIVE,
     HEAL,
+    ExecutionRemediator,
     FailureClass,
     HistoryView,
     WaitsOn,
@@ -24,13 +25,13 @@ from watchdogs.executions import (
     findings_from_event,
     read_history,
     redrive_refusal,
-    state_machine_of,
     wait_target,
 )
 from watchdogs.incidents import Incident, ResourceState, TimelineEntry, iso
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome, ResourceType
 from watchdogs.models.events import ExecutionStatusChangeEvent
 from watchdogs.settings import Settings
+from watchdogs.shared import state_machine_of
 
 NOW = datetime(2026, 2, 24, 12, 0, tzinfo=UTC)
 SM = "arn:aws:states:us-east-1:123456789012:stateMachine:lakehouse-mvp-sandbox-data-pipeline"
@@ -570,3 +571,29 @@ def test_sample_events_map_to_findings(path: Any) -> None:
         assert f.scope_key == event.detail.state_machine_arn == state_machine_of(f.resource_id)
         assert f.facts["status"] == event.detail.status
     assert dedup_key(event) == f"{event.detail.execution_arn}#{event.detail.status}#{event.detail.redrive_count}"
+
+
+# ------------------------------------------------------------------------------------------------ scope
+def test_scope_is_judged_on_the_executions_own_arn_not_the_claimed_machine() -> None:
+    shell = ExecutionRemediator(settings(), None)  # type: ignore[arg-type]
+    other = "arn:aws:states:us-east-1:123456789012:execution:otherteam-data-pipeline:run-1"
+    express = "arn:aws:states:us-east-1:123456789012:express:lakehouse-mvp-sandbox-data-pipeline:run-1:abc"
+    base = finding(Condition.FAILED)
+    # an in-scope execution, claimed by its own machine, by a version of it, or with no claim (resume)
+    assert shell.in_scope(base)
+    assert shell.in_scope(base.model_copy(update={"scope_key": SM + ":3"}))
+    assert shell.in_scope(base.model_copy(update={"scope_key": ""}))
+    assert shell.in_scope(base.model_copy(update={"resource_id": express, "scope_key": ""}))
+    # another team's execution claimed by the in-scope machine: out of scope
+    assert not shell.in_scope(base.model_copy(update={"resource_id": other}))
+    # an in-scope execution claimed by another machine: not trusted either
+    claimed_elsewhere = SM.replace("lakehouse-mvp-sandbox-data-pipeline", "lakehouse-mvp-sandbox-other")
+    assert not shell.in_scope(base.model_copy(update={"scope_key": claimed_elsewhere}))
+    # the same name in another partition, account or region
+    for arn in (
+        ARN.replace("arn:aws:", "arn:aws-cn:"),
+        ARN.replace(":123456789012:", ":210987654321:"),
+        ARN.replace(":us-east-1:", ":us-gov-west-1:"),
+        "not-an-arn",
+    ):
+        assert not shell.in_scope(base.model_copy(update={"resource_id": arn, "scope_key": ""}))

@@ -75,9 +75,11 @@ def cancelled_at(moment: datetime) -> TimelineEntry:
 
 
 def running_facts(seconds: float, state: str = "RUNNING") -> dict[str, Any]:
+    """What inspect reads about a running query (its workgroup confirmed by GetQueryExecution)."""
     return {
         "state": state,
         "workgroup": WG,
+        "workgroup_verified": True,
         "statement_type": "DML",
         "elapsed_seconds": seconds,
         "ran_for": human_duration(seconds),
@@ -560,12 +562,29 @@ def test_success_resolves_whatever_is_open_and_otherwise_does_nothing() -> None:
 
 # ============================================================================================ the shell
 class FakeAthena:
-    """An in-memory Athena: answers GetQueryExecution / GetWorkGroup and counts the calls."""
+    """An in-memory Athena: answers GetQueryExecution / GetWorkGroup / ListTagsForResource and counts the calls."""
 
-    def __init__(self, execution: dict[str, Any] | None, error: ClientError | None = None) -> None:
+    def __init__(
+        self,
+        execution: dict[str, Any] | None,
+        error: ClientError | None = None,
+        *,
+        tags: dict[str, str] | None = None,
+        tags_error: ClientError | None = None,
+    ) -> None:
         self.execution = execution
         self.error = error
+        self.tags = tags or {}
+        self.tags_error = tags_error
         self.calls: list[str] = []
+        self.tagged_arns: list[str] = []
+
+    def list_tags_for_resource(self, **request: str) -> dict[str, Any]:
+        self.calls.append("ListTagsForResource")
+        self.tagged_arns.append(request["ResourceARN"])
+        if self.tags_error is not None:
+            raise self.tags_error
+        return {"Tags": [{"Key": k, "Value": v} for k, v in self.tags.items()]}
 
     def get_query_execution(self, **request: str) -> dict[str, Any]:
         assert request == {"QueryExecutionId": QID}
@@ -633,6 +652,106 @@ def test_decide_refuses_a_query_whose_reread_workgroup_is_out_of_scope() -> None
     # When decided / Then ignored: nothing is cancelled outside scope
     decision = shell.decide(finding(Condition.STUCK), facts, None, state_of(), NOW)
     assert (decision.outcome, decision.actions) == (Outcome.IGNORE, [])
+
+
+def test_decide_refuses_to_cancel_when_athena_did_not_confirm_the_workgroup() -> None:
+    # Given facts whose workgroup is only what the finding claimed (GetQueryExecution named none)
+    shell = remediator(FakeAthena(None))
+    facts = {k: v for k, v in running_facts(3600).items() if k != "workgroup_verified"}
+    # When decided / Then nothing is cancelled
+    decision = shell.decide(finding(Condition.STUCK), facts, None, state_of(), NOW)
+    assert (decision.outcome, decision.actions) == (Outcome.IGNORE, [])
+
+
+def test_decide_ignores_a_finding_whose_workgroup_athena_contradicts() -> None:
+    shell = remediator(FakeAthena(None))
+    facts = {**running_facts(3600), "scope_mismatch": "the finding names workgroup a, GetQueryExecution says b"}
+    decision = shell.decide(finding(Condition.STUCK), facts, None, state_of(), NOW)
+    assert (decision.outcome, decision.actions) == (Outcome.IGNORE, [])
+    assert "GetQueryExecution says b" in decision.summary
+
+
+def test_decide_does_not_cancel_when_the_workgroup_tags_could_not_be_read() -> None:
+    shell = remediator(FakeAthena(None))
+    decision = shell.decide(
+        finding(Condition.STUCK), {**running_facts(3600), "tags_unavailable": True}, None, state_of(), NOW
+    )
+    assert (decision.outcome, decision.actions, decision.severity) == (Outcome.NOTIFY, [], Severity.HIGH)
+    assert "ACCOUNT_ID" in decision.advice[0]
+
+
+def running_execution(workgroup: str = WG) -> dict[str, Any]:
+    return {
+        "QueryExecutionId": QID,
+        "Query": SECRET_SQL,
+        "StatementType": "DML",
+        "Status": {"State": "RUNNING", "SubmissionDateTime": datetime.now(UTC) - timedelta(hours=1)},
+        "Statistics": {"DataScannedInBytes": 42},
+        "WorkGroup": workgroup,
+    }
+
+
+def test_inspect_reads_the_workgroup_tags_only_before_a_cancel() -> None:
+    # Given a query stuck for an hour in its (untagged) workgroup
+    athena = FakeAthena(running_execution())
+    shell = remediator(athena, ACCOUNT_ID="123456789012")
+    # When inspected
+    facts = shell.inspect(finding(Condition.STUCK), state_of())
+    # Then the workgroup's tags are read (its ARN built for the region) and the query is not opted out
+    assert athena.calls == ["GetQueryExecution", "ListTagsForResource"]
+    assert athena.tagged_arns == [f"arn:aws:athena:us-east-1:123456789012:workgroup/{WG}"]
+    assert not facts.get("opted_out")
+    assert facts["workgroup_verified"] is True
+    # And the decision on those facts cancels it
+    assert [a.name for a in shell.decide(finding(Condition.STUCK), facts, None, state_of(), NOW).actions] == [
+        "stop_query"
+    ]
+
+
+@pytest.mark.parametrize(("value", "opted_out"), [("true", True), ("disabled", True), ("false", False)])
+def test_inspect_honours_the_workgroup_opt_out_tag(value: str, opted_out: bool) -> None:
+    athena = FakeAthena(running_execution(), tags={"watchdogs:opt-out": value})
+    facts = remediator(athena, ACCOUNT_ID="123456789012").inspect(finding(Condition.STUCK), state_of())
+    assert bool(facts.get("opted_out")) is opted_out
+
+
+def test_workgroup_tag_read_failures() -> None:
+    # A workgroup Athena does not know has no tags (also how the emulator answers an untagged one)
+    missing = ClientError(
+        {"Error": {"Code": "InvalidRequestException", "Message": "Athena Resource, arn Does Not Exist"}},
+        "ListTagsForResource",
+    )
+    athena = FakeAthena(running_execution(), tags_error=missing)
+    facts = remediator(athena, ACCOUNT_ID="123456789012").inspect(finding(Condition.STUCK), state_of())
+    assert not facts.get("opted_out")
+    # Anything else is raised: a query is never cancelled without knowing whether its workgroup opted out
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListTagsForResource")
+    athena = FakeAthena(running_execution(), tags_error=denied)
+    with pytest.raises(QueryReadError):
+        remediator(athena, ACCOUNT_ID="123456789012").inspect(finding(Condition.STUCK), state_of())
+    # Without an account id the tags cannot be read: not cancelled, a person is told why
+    facts = remediator(FakeAthena(running_execution())).inspect(finding(Condition.STUCK), state_of())
+    assert facts["tags_unavailable"] is True
+
+
+def test_inspect_flags_a_finding_whose_workgroup_athena_contradicts() -> None:
+    # Given a finding claiming an in-scope workgroup for a query Athena runs in another in-scope workgroup
+    athena = FakeAthena(running_execution("lakehouse-sandbox-workgroup"))
+    shell = remediator(athena, ACCOUNT_ID="123456789012")
+    # When inspected and decided
+    facts = shell.inspect(finding(Condition.STUCK), state_of())
+    decision = shell.decide(finding(Condition.STUCK), facts, None, state_of(), NOW)
+    # Then the mismatch is recorded, the decision ignores it and no tag is read (nothing will be cancelled)
+    assert "GetQueryExecution says lakehouse-sandbox-workgroup" in facts["scope_mismatch"]
+    assert (decision.outcome, decision.actions) == (Outcome.IGNORE, [])
+    assert athena.calls == ["GetQueryExecution"]
+
+
+def test_scope_refuses_events_from_another_account_or_region() -> None:
+    shell = remediator(FakeAthena(None), ACCOUNT_ID="123456789012")
+    assert shell.in_scope(finding(Condition.FAILED, event_account="123456789012", event_region="us-east-1"))
+    assert not shell.in_scope(finding(Condition.FAILED, event_account="210987654321", event_region="us-east-1"))
+    assert not shell.in_scope(finding(Condition.FAILED, event_account="123456789012", event_region="eu-west-1"))
 
 
 def test_threshold_comes_from_the_workgroup_override() -> None:

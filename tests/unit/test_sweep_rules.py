@@ -14,7 +14,6 @@ from watchdogs.settings import load_settings
 from watchdogs.sweep import (
     ATHENA_DML_TIMEOUT_SECONDS,
     DISCOVERY_PERMISSIONS,
-    TAG_FLOOR_SECONDS,
     already_seen,
     call_bounds,
     check_thresholds,
@@ -22,9 +21,6 @@ from watchdogs.sweep import (
     crawler_running_seconds,
     execution_run_started,
     incident_scope_key,
-    state_machine_of,
-    tag_floor,
-    threshold_from_tags,
 )
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -80,32 +76,6 @@ def test_thresholds_that_cannot_work_are_named(overrides: dict[str, str], named:
     assert named in problems[0]
 
 
-def test_tag_floor_is_the_lower_of_default_and_floor() -> None:
-    assert tag_floor(7200) == TAG_FLOOR_SECONDS
-    assert tag_floor(60) == 60
-
-
-@pytest.mark.parametrize(
-    ("tags", "expected", "problem"),
-    [
-        ({}, (2700, "default"), None),
-        ({"other": "5"}, (2700, "default"), None),
-        ({"watchdogs:stuck-after-seconds": "5400"}, (5400, "tag"), None),
-        ({"watchdogs:stuck-after-seconds": " 600 "}, (600, "tag"), None),
-        ({"watchdogs:stuck-after-seconds": "30"}, (TAG_FLOOR_SECONDS, "tag"), "below the floor"),
-        ({"watchdogs:stuck-after-seconds": "an hour"}, (2700, "default"), "not a number"),
-    ],
-)
-def test_threshold_from_tags(tags: dict[str, str], expected: tuple[int, str], problem: str | None) -> None:
-    # Given a resource's tags / When its threshold is read
-    threshold, source, found_problem = threshold_from_tags(tags, "watchdogs:stuck-after-seconds", 2700)
-    # Then the tag wins when valid, is clamped to the floor, and garbage falls back to the default with a reason
-    assert (threshold, source) == expected
-    assert (found_problem is None) == (problem is None)
-    if problem:
-        assert problem in str(found_problem)
-
-
 # ------------------------------------------------------------------------------------------------ running time
 def test_crawler_running_time_prefers_elapsed_time() -> None:
     crawler: Any = {"CrawlElapsedTime": 90_500, "LastCrawl": {"StartTime": NOW - timedelta(hours=5)}}
@@ -125,11 +95,6 @@ def test_redriven_execution_runs_from_its_redrive_date() -> None:
     started, redriven = NOW - timedelta(hours=5), NOW - timedelta(minutes=3)
     assert execution_run_started({"startDate": started, "redriveDate": redriven}) == redriven  # type: ignore[typeddict-item]
     assert execution_run_started({"startDate": started}) == started  # type: ignore[typeddict-item]
-
-
-def test_state_machine_of_execution_arn() -> None:
-    assert state_machine_of(EXECUTION) == SM
-    assert state_machine_of("not-an-arn") == ""
 
 
 # ------------------------------------------------------------------------------------------------ already seen
