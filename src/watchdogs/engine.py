@@ -31,6 +31,7 @@ from watchdogs.incidents import (
     IncidentStore,
     Intent,
     ResourceState,
+    StoreError,
     TimelineEntry,
     iso,
     now_utc,
@@ -293,7 +294,8 @@ class Engine:
                 )
                 count("IntentVerified", action=intent.action)
             else:
-                refund.append(float(intent.baseline.get("_reserved", 0) or 0))
+                if intent.reserved is not None:
+                    refund.append(intent.reserved)
                 entries.append(
                     _entry(
                         now,
@@ -310,7 +312,7 @@ class Engine:
         if visible_any:
             settled = settled.enqueue(Outcome.ACT.value, iso(now))
         new_budget = None
-        if any(refund):
+        if refund:
             times = list(budget.action_times)
             for t in refund:
                 if t in times:
@@ -451,7 +453,8 @@ class Engine:
                 token=f"{a.params.get('client_token') or uuid.uuid4().hex}"[:64],
                 at=iso(now),
                 actor=self.actor,
-                baseline={**_baseline(facts), "_reserved": now.timestamp() if transition.budget else 0},
+                baseline=_baseline(facts),
+                reserved=now.timestamp() if transition.budget else None,
             )
             for a in transition.actions
         ]
@@ -581,7 +584,7 @@ class Engine:
             final = final.enqueue(event, iso(now))
         try:
             return self.store.save(final, expected_version=claimed.version)
-        except (ConcurrentUpdate, effects_store_errors()) as exc:
+        except (ConcurrentUpdate, StoreError) as exc:
             # the calls were made; the intents on the stored claim let the next invocation verify and record them
             logger.error(
                 "could not record action outcomes; the next invocation verifies them",
@@ -670,9 +673,3 @@ def _baseline(facts: dict[str, Any]) -> dict[str, Any]:
     """What the verifiers compare against: the resource as read just before the intent."""
     keys = ("crawler_state", "last_crawl_status", "last_crawl_started_at", "status", "redrive_count", "state")
     return {k: facts[k] for k in keys if k in facts}
-
-
-def effects_store_errors() -> type[Exception]:
-    from watchdogs.incidents import StoreError  # noqa: PLC0415
-
-    return StoreError

@@ -106,6 +106,8 @@ class Intent(BaseModel):
     #: set when a call's outcome was unknown or throttled: not before this time is it tried again
     retry_at: str | None = None
     tries: int = 0
+    #: the budget slot this intent spent (refunded if its effect never happened)
+    reserved: float | None = None
 
 
 class OutboxEntry(BaseModel):

@@ -20,7 +20,7 @@ emulator. The engine (the shell) only carries the transition out.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -69,8 +69,6 @@ class Transition:
     hold_until: str | None = None
     lease_until: str | None = None
     held: bool = False
-    extra_summary: str = ""
-    facts: dict[str, object] = field(default_factory=dict)
 
 
 _STATUS_BY_OUTCOME = {
