@@ -32,7 +32,7 @@ VENV_STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help venv tools lint format typecheck cfn unit pytest test demo invoke soak bench build sam-local clean distclean
+.PHONY: help venv tools lint format typecheck cfn unit pytest test demo invoke soak docs bench build sam-local clean distclean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -97,6 +97,9 @@ invoke: venv ## invoke one function on one sample event, no Docker: make invoke 
 soak: venv ## long property-test run: thousands of random histories (PROPERTY_EXAMPLES, PROPERTY_STEPS)
 	PROPERTY_EXAMPLES=$${PROPERTY_EXAMPLES:-3000} PROPERTY_STEPS=$${PROPERTY_STEPS:-60} PROPERTY_RANDOM=1 \
 		$(BIN)/pytest -q -p no:cacheprovider --timeout 3600 -s tests/property
+
+docs: venv ## regenerate docs/lifecycle.md from the runbooks' step tables
+	$(BIN)/python -m watchdogs_local.lifecycle_doc
 
 bench: venv ## benchmarks
 	$(BIN)/python benchmarks/run.py
