@@ -27,81 +27,30 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from tests.property.common import (
+    BUDGET_MAX,
+    WINDOW,
+    LoggingStore,
+    assert_delivered_exactly_once,
+    assert_effects_recorded,
+    make_settings,
+)
 from tests.support.fakes import FAULTS, Clock, Crawler, FakeGlue, FakeNotifier
 from watchdogs.clients import AwsClients
 from watchdogs.crawlers import CrawlerRemediator
 from watchdogs.engine import Engine
-from watchdogs.incidents.memory import MemoryIncidentStore
-from watchdogs.incidents.record import Budget, Incident, iso, parse_iso
+from watchdogs.incidents.record import Budget, iso, parse_iso
 from watchdogs.incidents.store import StoreError
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
-from watchdogs.settings import load_settings
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "60"))
 STEPS = int(os.environ.get("PROPERTY_STEPS", "40"))
 CRAWLERS = ("lakehouse-sandbox-raw-crawler", "lakehouse-sandbox-curated-crawler")
-BUDGET_MAX, WINDOW = 3, 3600
 STATS = {"histories": 0, "steps": 0, "mutating_calls": 0, "faults": 0, "messages": 0}
 
 
-def make_settings(mode: str) -> Any:
-    return load_settings(
-        {
-            "ENVIRONMENT": "prop",
-            "WATCHDOG_MODE": mode,
-            "INCIDENT_TABLE": "incidents",
-            "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
-            "SCOPE_CRAWLER_PREFIXES": "lakehouse-sandbox-",
-            "SCOPE_STATE_MACHINE_ARN_PREFIXES": "arn:aws:states:us-east-1:123456789012:stateMachine:lakehouse-",
-            "SCOPE_WORKGROUPS": "lakehouse-sandbox-workgroup",
-            "ACCOUNT_ID": "123456789012",
-            "CRAWLER_STUCK_SECONDS": "600",
-            "CRAWLER_STOPPING_SECONDS": "300",
-            "BUDGET_MAX_ACTIONS": str(BUDGET_MAX),
-            "BUDGET_WINDOW_SECONDS": str(WINDOW),
-            "QUARANTINE_SECONDS": "7200",
-            "LEASE_SECONDS": "120",
-        }
-    )
-
-
-class LoggingStore(MemoryIncidentStore):
-    """The in-memory store, logging every version that landed (even when the caller saw a failure) and checking
-    "resolved only when recovered" at each close."""
-
-    def __init__(self, glue: FakeGlue) -> None:
-        super().__init__(environment="prop")
-        self.glue = glue
-        self.log: list[Incident] = []
-        self.logged: set[tuple[str, int]] = set()
-        self.unrecovered_resolves: list[str] = []
-
-    def _record(self) -> None:
-        for incident in (*self.current.values(), *self.closed.values()):
-            if (incident.incident_id, incident.version) not in self.logged:
-                self.logged.add((incident.incident_id, incident.version))
-                self.log.append(incident.model_copy(deep=True))
-
-    def save(self, incident: Incident, *, expected_version: int, budget: Any = None) -> Incident:
-        try:
-            return super().save(incident, expected_version=expected_version, budget=budget)
-        finally:
-            self._record()
-
-    def close(self, incident: Incident, *, status: IncidentStatus = IncidentStatus.RESOLVED) -> Incident:
-        crawler = self.glue.crawlers[incident.resource_id]
-        if status is IncidentStatus.RESOLVED and crawler.last_status != "SUCCEEDED":
-            self.unrecovered_resolves.append(f"{incident.condition} resolved with last crawl {crawler.last_status}")
-        try:
-            return super().close(incident, status=status)
-        finally:
-            self._record()
-
-    def save_closed(self, incident: Incident, *, expected_version: int) -> Incident:
-        try:
-            return super().save_closed(incident, expected_version=expected_version)
-        finally:
-            self._record()
+def crawler_recovered(glue: FakeGlue) -> Any:
+    return lambda incident: glue.crawlers[incident.resource_id].last_status == "SUCCEEDED"
 
 
 class CrawlerHistories(RuleBasedStateMachine):
@@ -109,7 +58,7 @@ class CrawlerHistories(RuleBasedStateMachine):
     def setup(self) -> None:
         self.clock = Clock()
         self.glue = FakeGlue(self.clock, crawlers={name: Crawler(name) for name in CRAWLERS})
-        self.store = LoggingStore(self.glue)
+        self.store = LoggingStore(crawler_recovered(self.glue))
         self.notifier = FakeNotifier()
         self.clients = AwsClients(glue=self.glue)
         self.observe = False
@@ -299,27 +248,11 @@ class CrawlerHistories(RuleBasedStateMachine):
         for _ in range(2):
             self.clock.advance(1000)
             self.sweep()
-        enqueued = {o.message_id for i in self.store.log for o in i.outbox}
-        delivered = [m for m, _, _ in self.notifier.published]
-        STATS["messages"] += len(set(delivered))
-        assert set(delivered) == enqueued, f"lost: {enqueued - set(delivered)}; unknown: {set(delivered) - enqueued}"
-        # every effective call is recorded on an incident once things settle (compared per crawler, time and step)
-        recorded: Counter[tuple[str, str, str]] = Counter()
-        for version in self.store.log:
-            here = Counter(
-                (version.resource_id, e.at, e.step or "")
-                for e in version.timeline
-                if e.kind == "action" and e.outcome not in {"failed", "throttled"}
-            )
-            recorded |= here
-        effective = Counter(
-            (c.crawler, iso(c.at), {"StartCrawler": "start_crawler", "StopCrawler": "stop_crawler"}[c.operation])
-            for c in self.glue.calls
-            if c.effective
+        STATS["messages"] += assert_delivered_exactly_once(self.store, (m for m, _, _ in self.notifier.published))
+        names = {"StartCrawler": "start_crawler", "StopCrawler": "stop_crawler"}
+        assert_effects_recorded(
+            self.store, Counter((c.crawler, iso(c.at), names[c.operation]) for c in self.glue.calls if c.effective)
         )
-        pending = sum(len(i.intents) for i in self.store.current.values())
-        missing = effective - recorded
-        assert sum(missing.values()) <= pending, f"effective calls never recorded: {dict(missing)}"
 
 
 CrawlerHistories.TestCase.settings = settings(

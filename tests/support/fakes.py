@@ -87,18 +87,7 @@ class FakeGlue:
 
     # --------------------------------------------------------------------------------------------- writes
     def _fault(self, operation: str, apply: Any) -> None:
-        fault = self.faults.pop(0) if self.faults else None
-        if fault == "throttle":
-            raise client_error("ThrottlingException", 400, operation)
-        if fault == "denied":
-            raise client_error("AccessDeniedException", 400, operation)
-        if fault == "timeout-before":
-            raise ConnectTimeoutError(endpoint_url="https://glue")
-        if fault == "5xx":
-            raise client_error("InternalServiceException", 500, operation)
-        apply()
-        if fault == "timeout-after":
-            raise ReadTimeoutError(endpoint_url="https://glue")
+        _inject(self.faults, operation, apply)
 
     def start_crawler(self, Name: str) -> dict[str, Any]:  # noqa: N803
         crawler = self.crawlers[Name]
@@ -163,3 +152,91 @@ class FakeNotifier(Notifier):
             raise NotifyError("SNS is down")
         self.published.append((message_id or "", event, incident.status.value))
         return f"sns-{len(self.published)}"
+
+
+@dataclass
+class Query:
+    query_id: str
+    workgroup: str
+    submitted: datetime
+    state: str = "RUNNING"
+    completed: datetime | None = None
+    hangs: bool = True
+    error: str | None = None
+
+
+@dataclass
+class FakeAthena:
+    """Athena's query calls. Times are presented in the real clock's frame (the runbook measures a query's age
+    against the wall clock), shifted by what the fake clock advanced."""
+
+    clock: Clock
+    queries: dict[str, Query] = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)
+    calls: list[MutatingCall] = field(default_factory=list)
+    opted_out: set[str] = field(default_factory=set)
+
+    def _real(self, moment: datetime) -> datetime:
+        return datetime.now(UTC) - (self.clock() - moment)
+
+    def get_query_execution(self, QueryExecutionId: str) -> dict[str, Any]:  # noqa: N803
+        query = self.queries.get(QueryExecutionId)
+        if query is None:
+            raise client_error("InvalidRequestException", 400, "GetQueryExecution")
+        status: dict[str, Any] = {"State": query.state, "SubmissionDateTime": self._real(query.submitted)}
+        if query.completed is not None:
+            status["CompletionDateTime"] = self._real(query.completed)
+        if query.error:
+            status["AthenaError"] = {"ErrorCategory": 2, "ErrorType": 1000, "ErrorMessage": query.error}
+        return {
+            "QueryExecution": {
+                "QueryExecutionId": query.query_id,
+                "WorkGroup": query.workgroup,
+                "StatementType": "DML",
+                "Status": status,
+                "Statistics": {"DataScannedInBytes": 1024},
+            }
+        }
+
+    def get_work_group(self, WorkGroup: str) -> dict[str, Any]:  # noqa: N803
+        return {"WorkGroup": {"Name": WorkGroup, "Configuration": {}}}
+
+    def list_tags_for_resource(self, ResourceARN: str) -> dict[str, Any]:  # noqa: N803
+        name = ResourceARN.rsplit("/", 1)[-1]
+        return {"Tags": [{"Key": "watchdogs:opt-out", "Value": "true"}] if name in self.opted_out else []}
+
+    def stop_query_execution(self, QueryExecutionId: str) -> dict[str, Any]:  # noqa: N803
+        query = self.queries[QueryExecutionId]
+
+        def apply() -> None:
+            # Athena answers success even for a query that already ended: a doubled stop is invisible to it
+            visible = query.state not in {"QUEUED", "RUNNING"}
+            self.calls.append(MutatingCall("StopQueryExecution", QueryExecutionId, self.clock(), not visible, visible))
+            if not visible:
+                query.state, query.completed = "CANCELLED", self.clock()
+
+        _inject(self.faults, "StopQueryExecution", apply)
+        return {}
+
+    def end(self, query_id: str, state: str, error: str | None = None) -> bool:
+        query = self.queries[query_id]
+        if query.state not in {"QUEUED", "RUNNING"} or query.hangs:
+            return False
+        query.state, query.completed, query.error = state, self.clock(), error
+        return True
+
+
+def _inject(faults: list[str], operation: str, apply: Any) -> None:
+    """Run ``apply`` under the next injected fault (if any)."""
+    fault = faults.pop(0) if faults else None
+    if fault == "throttle":
+        raise client_error("ThrottlingException", 400, operation)
+    if fault == "denied":
+        raise client_error("AccessDeniedException", 400, operation)
+    if fault == "timeout-before":
+        raise ConnectTimeoutError(endpoint_url="https://aws")
+    if fault == "5xx":
+        raise client_error("InternalServerException", 500, operation)
+    apply()
+    if fault == "timeout-after":
+        raise ReadTimeoutError(endpoint_url="https://aws")
