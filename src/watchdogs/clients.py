@@ -33,7 +33,10 @@ class AwsClients:
 
         if self._session is None:
             self._session = boto3.Session()
-        config = Config(retries={"mode": "standard", "max_attempts": attempts}, connect_timeout=5, read_timeout=20)
+        # total_max_attempts counts the first call too (max_attempts would count retries only)
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": attempts}, connect_timeout=5, read_timeout=20
+        )
         return self._session.client(service, config=config)  # type: ignore[call-overload]
 
     def acting(self, name: str) -> Any:

@@ -241,9 +241,13 @@ class Engine:
 
     # ------------------------------------------------------------------------------------------------ settle
     def _settle(self, state: ResourceState, result: HandleResult) -> tuple[str, str] | None:
-        """Finish what an earlier invocation started: every active incident's unfinished intents are verified by a
-        re-read; a visible effect is recorded, an invisible one abandoned (and its budget refunded) so the fresh
-        decision may plan it again. Returns why to wait, if an intent's retry time has not come."""
+        """Finish what an earlier invocation started (it died, or its call was throttled or its outcome unknown).
+
+        Each unfinished intent is verified by a re-read: a visible effect is recorded, never repeated. An invisible
+        one is abandoned and its budget refunded, and the fresh decision that follows plans it again if it is still
+        right, through every guard (scope, opt-out tags, holds, mode, budget): a retried call is never made on a
+        resource that opted out or went to observe mode meanwhile. Returns why to wait, if an intent's retry time
+        has not come or another invocation holds the incident."""
         now = self.clock()
         for condition, incident in list(state.incidents.items()):
             if not incident.intents:
@@ -404,7 +408,7 @@ class Engine:
                 transition.budget.quarantine_reason,
                 state.budget.version + 1,
             )
-        final = self._act(claimed, transition, state, now, result) if transition.actions else claimed
+        final = self._act(claimed, now, result) if transition.actions else claimed
         state.incidents[finding.condition] = final
         result.incident_id, result.status = final.incident_id, final.status.value
         result.actions += [f"would:{a.name}" for a in transition.would_act]
@@ -455,6 +459,8 @@ class Engine:
                 actor=self.actor,
                 baseline=_baseline(facts),
                 reserved=now.timestamp() if transition.budget else None,
+                status_after=transition.status.value if transition.status else None,
+                notify=transition.notify,
             )
             for a in transition.actions
         ]
@@ -495,9 +501,7 @@ class Engine:
             draft = draft.enqueue(transition.notify, iso(now))
         return draft, expected
 
-    def _act(
-        self, claimed: Incident, transition: Transition, state: ResourceState, now: datetime, result: HandleResult
-    ) -> Incident:
+    def _act(self, claimed: Incident, now: datetime, result: HandleResult) -> Incident:
         """Make each intended call once; record the outcomes and the transition's notification in one write."""
         entries: list[TimelineEntry] = []
         remaining: list[Intent] = []
@@ -560,6 +564,20 @@ class Engine:
                 )
             )
             break
+        return self._record(claimed, entries, remaining, refused, done, attempts, now)
+
+    def _record(
+        self,
+        claimed: Incident,
+        entries: list[TimelineEntry],
+        remaining: list[Intent],
+        refused: str | None,
+        done: dict[str, str],
+        attempts: int,
+        now: datetime,
+    ) -> Incident:
+        """One write: the calls' outcomes, the final status, and the transition's notification (none while a call
+        waits for its retry; an escalation when one was refused)."""
         update: dict[str, Any] = {
             "intents": remaining,
             "lease_owner": None,
@@ -567,7 +585,10 @@ class Engine:
             "attempts": attempts,
             "actions_done": done,
         }
-        event = transition.notify
+        event = next((i.notify for i in claimed.intents if i.notify), None)
+        after = next((i.status_after for i in reversed(claimed.intents) if i.status_after), None)
+        if after is not None:
+            update["status"] = IncidentStatus(after)
         if refused is not None:
             update.update(
                 status=IncidentStatus.ESCALATED,

@@ -108,6 +108,9 @@ class Intent(BaseModel):
     tries: int = 0
     #: the budget slot this intent spent (refunded if its effect never happened)
     reserved: float | None = None
+    #: the transition it belongs to: the status once done, and the notification to send then
+    status_after: str | None = None
+    notify: str | None = None
 
 
 class OutboxEntry(BaseModel):
