@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -185,10 +185,13 @@ def test_stuck_on_raw_crawler_is_healed_and_the_same_run_completes(
         "glue.StopCrawler": 1,
         "stepfunctions.DescribeExecution": 1,
         "stepfunctions.GetExecutionHistory": 1,
+        "stepfunctions.ListTagsForResource": 1,  # declared for STUCK: any of its decisions may stop the run
     }
     assert api_calls.calls["stepfunctions.GetExecutionHistory"] == 1
     round_one = api_calls.total
-    assert round_one <= 15  # + outbox mark-sent for each of the two notifications (execution wait, crawler act)
+    # + outbox mark-sent for each of the two notifications (execution wait, crawler act), and the reads STUCK declares
+    # whatever it decides: the state machine's tags and the metadata row (a stop would finalise the run)
+    assert round_one <= 17
     assert api_calls.calls["sns.Publish"] == 2
 
     # When the stop completes (the crawler is READY with a CANCELLED crawl: the run keeps waiting) and the next
@@ -209,6 +212,7 @@ def test_stuck_on_raw_crawler_is_healed_and_the_same_run_completes(
         "glue.StartCrawler": 1,
         "stepfunctions.DescribeExecution": 1,
         "stepfunctions.GetExecutionHistory": 1,
+        "stepfunctions.ListTagsForResource": 1,
     }
     wait_until(lambda: status_of(sfn, arn) == "SUCCEEDED", timeout=30, what="the run to succeed")
     described = sfn.describe_execution(executionArn=arn)
@@ -258,12 +262,86 @@ def test_stuck_on_athena_cancels_the_runs_query_and_the_run_completes(
         "athena.StopQueryExecution": 1,
         "stepfunctions.DescribeExecution": 1,
         "stepfunctions.GetExecutionHistory": 1,
+        "stepfunctions.ListTagsForResource": 1,  # declared for STUCK: any of its decisions may stop the run
     }
 
     # When Athena runs queries again, the pipeline re-submits the cancelled model and finishes
     release("athena::execution")
     wait_until(lambda: status_of(sfn, arn) == "SUCCEEDED", timeout=30, what="the run to succeed")
     assert [row["status"] for row in metadata_rows(lakehouse.names)] == ["SUCCEEDED"]
+
+
+def query_finding(query_id: str, workgroup: str, running: int, threshold: int) -> Finding:
+    """The finding the sweep's query discovery produces for a query QUEUED/RUNNING past its threshold."""
+    return Finding(
+        resource_type=ResourceType.QUERY,
+        resource_id=query_id,
+        condition=Condition.STUCK,
+        source="sweep",
+        observed_at=datetime.now(UTC),
+        scope_key=workgroup,
+        facts={
+            "sweep": "discovery",
+            "state": "QUEUED",
+            "workgroup": workgroup,
+            "running_seconds": running,
+            "threshold_seconds": threshold,
+        },
+    )
+
+
+def test_query_cancelled_first_in_the_same_sweep_the_run_waits_for_the_heal_then_is_stopped_after_its_grace(
+    lakehouse: Lakehouse, sfn: Any, api_calls: ApiCalls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from watchdogs.runtime import reset_runtime
+    from watchdogs_local.moto_ext.athena import set_query_execution
+
+    # Given a run whose dbt staging query is held QUEUED past the workgroup threshold (4 s: also the heal's grace)
+    monkeypatch.setenv("QUERY_STUCK_SECONDS", "4")
+    reset_runtime()
+    hold("athena::execution")
+    arn = lakehouse.start_pipeline(sfn, "run-cancelled-first")
+    staging = {"WaitForDbtStaging", "CheckDbtStaging", "IsDbtStagingDone"}
+    wait_until(lambda: current_state(sfn, arn) in staging, what="the dbt staging poll loop")
+    workgroup = lakehouse.names.pipeline_workgroup
+    athena = boto3.client("athena")
+    [query_id] = athena.list_query_executions(WorkGroup=workgroup)["QueryExecutionIds"]
+    set_query_execution(query_id, submitted_seconds_ago=30)
+    time.sleep(1.2)  # past the (compressed) execution threshold
+
+    # When one sweep visits the stuck query first (causes first) and cancels it ...
+    cancelled = handle(query_finding(query_id, workgroup, running=30, threshold=4))
+    assert cancelled.actions == ["stop_query:cancelled"]
+    assert athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
+    # ... and then the run, which no longer has any query running
+    api_calls.reset()
+    waited = handle(stuck_finding(arn, lakehouse.state_machine_arn))
+
+    # Then the run waits for the heal of its cause: not stopped, nothing delegated (the heal is done), heal recorded
+    assert waited.outcome == "wait"
+    assert waited.delegated == []
+    assert "stepfunctions.StopExecution" not in api_calls.calls
+    assert status_of(sfn, arn) == "RUNNING"
+    [stuck] = [i for i in incident_items(arn) if i["sk"] == "CUR#STUCK"]
+    assert (stuck["pending_step"], stuck["classification"]) == ("heal", "stuck-on-athena")
+    heal = stuck["facts"]["heal"]
+    assert heal["target"] == f"athena:{workgroup}"
+    started = datetime.fromisoformat(heal["started_at"].replace("Z", "+00:00"))
+    assert datetime.fromisoformat(heal["grace_until"].replace("Z", "+00:00")) == started + timedelta(seconds=4)
+    assert datetime.now(UTC) - started < timedelta(seconds=4)  # the heal began at the cancel, not at this visit
+
+    # When the grace has passed and the run is still stuck on Athena work (its re-submitted model is held too)
+    wait_until(lambda: datetime.now(UTC) > started + timedelta(seconds=4.2), what="the heal's grace to pass")
+    api_calls.reset()
+    stopped = handle(stuck_finding(arn, lakehouse.state_machine_arn))
+
+    # Then the last resort applies: the run is stopped, once, as still stuck after the heal
+    assert stopped.actions[0] == "stop_execution:stopped"
+    assert api_calls.calls["stepfunctions.StopExecution"] == 1
+    described = sfn.describe_execution(executionArn=arn)
+    assert (described["status"], described["error"]) == ("ABORTED", STOP_ERROR)
+    [stuck] = [i for i in incident_items(arn) if i["sk"] == "CUR#STUCK"]
+    assert (stuck["status"], stuck["classification"]) == ("remediated", "stuck-after-heal")
 
 
 def upstream_machine(lakehouse: Lakehouse, sfn: Any, name: str) -> str:

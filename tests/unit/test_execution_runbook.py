@@ -10,26 +10,14 @@ import pytest
 
 from tests.support.aws import EVENTS, load_event
 from watchdogs.actions import STOP_ERROR
-from watchdogs.executions import (
-    AWAIT_REDRIVE,
-    HEAL,
-    ExecutionRemediator,
-    FailureClass,
-    HistoryView,
-    WaitsOn,
-    WaitTarget,
-    classify_failure,
-    decide_failed,
-    decide_stuck,
-    dedup_key,
-    findings_from_event,
-    read_history,
-    redrive_refusal,
-    wait_target,
-)
 from watchdogs.incidents import Incident, ResourceState, TimelineEntry, iso
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome, ResourceType
 from watchdogs.models.events import ExecutionStatusChangeEvent
+from watchdogs.runbooks.execution import ExecutionRemediator, Step, dedup_key, findings_from_event
+from watchdogs.runbooks.execution.failed import decide_failed
+from watchdogs.runbooks.execution.history import HistoryView, WaitsOn, WaitTarget, read_history, wait_target
+from watchdogs.runbooks.execution.rules import FailureClass, classify_failure, redrive_refusal
+from watchdogs.runbooks.execution.stuck import decide_stuck
 from watchdogs.settings import Settings
 from watchdogs.shared import state_machine_of
 
@@ -38,6 +26,8 @@ SM = "arn:aws:states:us-east-1:123456789012:stateMachine:lakehouse-mvp-sandbox-d
 ARN = "arn:aws:states:us-east-1:123456789012:execution:lakehouse-mvp-sandbox-data-pipeline:run-1"
 RAW = "lakehouse-sandbox-raw-crawler"
 WG = "lakehouse-mvp-sandbox-workgroup"
+#: the step an incident written before steps were plain values carries (``heal:<target>``): still read
+LEGACY_HEAL = "heal:"
 ROW = {
     "table": "lakehouse-sandbox-pipeline-metadata",
     "key": {"pipeline_name": {"S": "raw_to_curated"}, "execution_date": {"S": "2026-02-24T10:00:00.000Z"}},
@@ -322,8 +312,10 @@ def test_stuck_on_crawler_delegates_to_the_crawler_remediation() -> None:
     # Then the crawler is handed over (a STUCK finding, delegated), the run is not touched, the heal is pending
     assert decision.outcome is Outcome.WAIT
     assert decision.actions == []
-    assert decision.next_step == f"{HEAL}crawler:{RAW}"
-    assert decision.facts["heal_started_at"] == iso(NOW)
+    assert decision.next_step == Step.HEAL
+    assert decision.facts["heal"]["target"] == f"crawler:{RAW}"
+    assert decision.facts["heal"]["started_at"] == iso(NOW)
+    assert decision.facts["heal"]["grace_until"] == iso(NOW + timedelta(seconds=2400))
     [delegated] = decision.delegate
     assert (delegated.resource_type, delegated.resource_id, delegated.condition) == (
         ResourceType.CRAWLER,
@@ -337,14 +329,17 @@ def test_stuck_on_crawler_delegates_to_the_crawler_remediation() -> None:
 
 def test_stuck_on_crawler_keeps_healing_within_the_grace_then_stops() -> None:
     # Given a heal begun 10 minutes ago on the same crawler (grace = crawler threshold + stopping limit = 2400 s)
-    began = incident(Condition.STUCK, pending=f"{HEAL}crawler:{RAW}", heal_target=f"crawler:{RAW}", heal_rounds=1)
+    began = incident(
+        Condition.STUCK, pending=f"{LEGACY_HEAL}crawler:{RAW}", heal_target=f"crawler:{RAW}", heal_rounds=1
+    )
     began.facts["heal_started_at"] = iso(NOW - timedelta(minutes=10))
     again = decide_stuck(finding(), stuck_facts(), began, settings(), NOW)
     # Then it delegates again (the crawler remediation resumes its restart), keeping the start time
     assert again.outcome is Outcome.WAIT
     assert again.delegate
-    assert again.facts["heal_started_at"] == began.facts["heal_started_at"]
-    assert again.facts["heal_rounds"] == 2
+    assert again.facts["heal"]["started_at"] == began.facts["heal_started_at"]
+    assert again.facts["heal"]["rounds"] == 2
+    assert again.next_step == Step.HEAL
     # When the grace has passed and the run still waits on the same crawler
     began.facts["heal_started_at"] = iso(NOW - timedelta(seconds=2401))
     stop = decide_stuck(finding(), stuck_facts(metadata_row=ROW), began, settings(), NOW)
@@ -360,13 +355,14 @@ def test_stuck_on_crawler_keeps_healing_within_the_grace_then_stops() -> None:
 
 def test_a_heal_of_another_target_starts_a_new_grace() -> None:
     # Given a heal long ago of the raw crawler, and the run now stuck on the curated one
-    old = incident(Condition.STUCK, pending=f"{HEAL}crawler:{RAW}", heal_started_at=iso(NOW - timedelta(days=1)))
+    old = incident(Condition.STUCK, pending=f"{LEGACY_HEAL}crawler:{RAW}", heal_started_at=iso(NOW - timedelta(days=1)))
     curated = "lakehouse-sandbox-curated-crawler"
     decision = decide_stuck(finding(), stuck_facts(wait_crawler=curated), old, settings(), NOW)
     # Then the curated crawler is healed (a new heal, new start time), not the run stopped
     assert decision.outcome is Outcome.WAIT
     assert decision.delegate[0].resource_id == curated
-    assert decision.facts["heal_started_at"] == iso(NOW)
+    assert decision.facts["heal"]["started_at"] == iso(NOW)
+    assert decision.facts["heal"]["target"] == f"crawler:{curated}"
 
 
 @pytest.mark.parametrize(
@@ -408,7 +404,8 @@ def test_stuck_on_athena_cancels_only_the_runs_own_stuck_query() -> None:
     assert [(f.resource_type, f.resource_id, f.scope_key) for f in decision.delegate] == [
         (ResourceType.QUERY, "q-own", WG)
     ]
-    assert decision.next_step == f"{HEAL}athena:{WG}"
+    assert decision.next_step == Step.HEAL
+    assert decision.facts["heal"]["target"] == f"athena:{WG}"
     # and without a known query id, every stuck query of the pipeline workgroup is
     unknown = decide_stuck(finding(), {**facts, "history_query_execution_id": None}, None, settings(), NOW)
     assert sorted(f.resource_id for f in unknown.delegate) == ["q-other", "q-own"]
@@ -462,7 +459,7 @@ def test_transient_failure_is_redriven_with_an_idempotent_token() -> None:
     [redrive] = decision.actions
     assert redrive.name == "redrive_execution"
     assert redrive.params == {"execution_arn": ARN, "client_token": "watchdogs-run-1-1"}
-    assert decision.next_step == AWAIT_REDRIVE
+    assert decision.next_step == Step.AWAIT_REDRIVE
     assert decision.classification == "transient"
 
 
@@ -496,7 +493,7 @@ def test_transient_failure_outside_what_aws_redrives_is_notified() -> None:
 
 def test_crawler_wait_timeout_after_the_heal_is_redriven() -> None:
     # Given the run's STUCK incident healed the raw crawler, and the crawler wait then timed out
-    stuck = incident(Condition.STUCK, pending=f"{HEAL}crawler:{RAW}", heal_target=f"crawler:{RAW}")
+    stuck = incident(Condition.STUCK, pending=f"{LEGACY_HEAL}crawler:{RAW}", heal_target=f"crawler:{RAW}")
     state = ResourceState(ResourceType.EXECUTION, ARN, incidents={Condition.STUCK: stuck})
     facts = failed_facts(error="States.Timeout", failed_state="GetRawCrawlerState", waits_on="crawler")
     decision = decide_failed(finding(Condition.FAILED), facts, None, state, settings(), NOW)

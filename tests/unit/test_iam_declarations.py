@@ -14,8 +14,8 @@ import pytest
 
 from watchdogs.actions import ACTIONS
 from watchdogs.crawlers import CrawlerRemediator
-from watchdogs.executions import ExecutionRemediator
 from watchdogs.queries import QueryRemediator
+from watchdogs.runbooks.execution import ExecutionRemediator
 from watchdogs.sweep import DISCOVERY_PERMISSIONS
 from watchdogs_local.template import granted_statements, translate_template
 

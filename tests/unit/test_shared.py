@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from watchdogs import crawlers, executions, queries
+from watchdogs import crawlers, queries
+from watchdogs.runbooks.execution.history import WaitsOn, WaitTarget
+from watchdogs.runbooks.execution.rules import FailureClass
+from watchdogs.runbooks.execution.rules import classify_failure as classify_execution_failure
 from watchdogs.shared import (
     ACCESS_DENIED,
     TAG_FLOOR_SECONDS,
@@ -289,8 +292,8 @@ def test_throttling_is_transient_for_every_watchdog(message: str) -> None:
     assert THROTTLING.search(message)
     assert TRANSIENT.search(message)
     assert crawlers.classify_failure(message).failure_class is crawlers.FailureClass.TRANSIENT
-    target = executions.WaitTarget(executions.WaitsOn.NOTHING)
-    assert executions.classify_failure("FAILED", message, None, target, None) is executions.FailureClass.TRANSIENT
+    target = WaitTarget(WaitsOn.NOTHING)
+    assert classify_execution_failure("FAILED", message, None, target, None) is FailureClass.TRANSIENT
 
 
 @pytest.mark.parametrize(
@@ -300,8 +303,8 @@ def test_throttling_is_transient_for_every_watchdog(message: str) -> None:
 def test_service_faults_are_transient_for_every_watchdog(message: str) -> None:
     assert TRANSIENT.search(message)
     assert crawlers.classify_failure(message).failure_class is crawlers.FailureClass.TRANSIENT
-    target = executions.WaitTarget(executions.WaitsOn.NOTHING)
-    assert executions.classify_failure("FAILED", message, None, target, None) is executions.FailureClass.TRANSIENT
+    target = WaitTarget(WaitsOn.NOTHING)
+    assert classify_execution_failure("FAILED", message, None, target, None) is FailureClass.TRANSIENT
 
 
 @pytest.mark.parametrize(
@@ -316,8 +319,8 @@ def test_service_faults_are_transient_for_every_watchdog(message: str) -> None:
 def test_access_denied_is_a_permission_problem_for_every_watchdog(message: str) -> None:
     assert ACCESS_DENIED.search(message)
     assert crawlers.classify_failure(message).failure_class is crawlers.FailureClass.ACCESS_DENIED
-    target = executions.WaitTarget(executions.WaitsOn.NOTHING)
-    assert executions.classify_failure("FAILED", message, None, target, None) is executions.FailureClass.PERMISSION
+    target = WaitTarget(WaitsOn.NOTHING)
+    assert classify_execution_failure("FAILED", message, None, target, None) is FailureClass.PERMISSION
     assert queries.classify_failure(2, None, message, False).name == "permission-denied"
 
 
