@@ -29,12 +29,12 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from tests.support.fakes import FAULTS, Clock, Crawler, FakeGlue, FakeNotifier
 from watchdogs.clients import AwsClients
-from watchdogs.crawlers import CrawlerRemediator
 from watchdogs.engine import Engine
 from watchdogs.incidents.memory import MemoryIncidentStore
 from watchdogs.incidents.record import Budget, Incident, iso, parse_iso
 from watchdogs.incidents.store import StoreError
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
+from watchdogs.runbooks.crawler import CrawlerRemediator
 from watchdogs.settings import load_settings
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "60"))

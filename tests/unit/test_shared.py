@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from watchdogs import crawlers, executions, queries
+from watchdogs import executions
+from watchdogs.runbooks.crawler import rules as crawlers
+from watchdogs.runbooks.query import rules as queries
 from watchdogs.shared import (
     ACCESS_DENIED,
     TAG_FLOOR_SECONDS,

@@ -1,0 +1,1 @@
+"""Declared runbooks, one package per service: crawler, query, execution."""
