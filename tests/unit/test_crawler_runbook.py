@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.support.aws import load_event
+from tests.support.steps import guard_steps
 from watchdogs.incidents import Budget, Incident, ResourceState, TimelineEntry, iso
 from watchdogs.lifecycle.plan import Policy, Verdict, plan
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome, ResourceType, Severity
 from watchdogs.models.events import CrawlerStateChangeEvent
-from watchdogs.runbooks.crawler import CrawlerRemediator, findings_from_event
+from watchdogs.runbooks.crawler import STEPS, CrawlerRemediator, findings_from_event
 from watchdogs.runbooks.crawler.facts import EXPECT_NEW_DATA_TAG, CrawlerFacts, crawler_facts, expects_new_data
 from watchdogs.runbooks.crawler.recovery import decide_no_new_data, decide_recovered, decide_started
 from watchdogs.runbooks.crawler.reset import decide_stuck
@@ -45,6 +47,14 @@ def settings(**env: str) -> Settings:
 
 
 SETTINGS = settings()
+
+
+@pytest.fixture(autouse=True)
+def every_step_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every decision made below moves its incident only along the crawler's declared step table (STEPS)."""
+    decisions = ("decide_failed", "decide_stuck", "decide_recovered", "decide_no_new_data", "decide_started")
+    guard_steps(monkeypatch, sys.modules[__name__], decisions, STEPS)
+    guard_steps(monkeypatch, CrawlerRemediator, ("decide",), STEPS)
 
 
 def finding(condition: Condition, name: str = RAW, source: str = "event", **facts: Any) -> Finding:

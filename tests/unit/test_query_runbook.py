@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,11 +10,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.aws import load_event
+from tests.support.steps import guard_steps
 from watchdogs.incidents import Budget, Incident, ResourceState, TimelineEntry, iso
 from watchdogs.lifecycle.plan import Policy, Verdict, plan
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome, ResourceType, Severity
 from watchdogs.models.events import QueryStateChangeEvent
-from watchdogs.runbooks.query import QueryRemediator, dedup_key, findings_from_event
+from watchdogs.runbooks.query import STEPS, QueryRemediator, dedup_key, findings_from_event
 from watchdogs.runbooks.query.cancel import CANCEL_CONFIRM_SECONDS, decide_stuck
 from watchdogs.runbooks.query.facts import QueryFacts, execution_facts, human_bytes, human_duration, mask_query
 from watchdogs.runbooks.query.remediator import QueryReadError
@@ -79,6 +81,14 @@ def running_facts(seconds: float, state: str = "RUNNING") -> dict[str, Any]:
         "ran_for": human_duration(seconds),
         "data_scanned": "1.5 GB",
     }
+
+
+@pytest.fixture(autouse=True)
+def every_step_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every decision made below moves its incident only along the query's declared step table (STEPS)."""
+    decisions = ("decide_stuck", "decide_failed", "decide_cancelled", "decide_succeeded")
+    guard_steps(monkeypatch, sys.modules[__name__], decisions, STEPS)
+    guard_steps(monkeypatch, QueryRemediator, ("decide",), STEPS)
 
 
 def typed(facts: dict[str, Any]) -> QueryFacts:
