@@ -13,9 +13,9 @@ if TYPE_CHECKING:
 
 
 def build_remediators(settings: Settings, clients: AwsClients) -> dict[ResourceType, Remediator]:
-    from watchdogs.crawlers import CrawlerRemediator  # noqa: PLC0415
-    from watchdogs.queries import QueryRemediator  # noqa: PLC0415
+    from watchdogs.runbooks.crawler import CrawlerRemediator  # noqa: PLC0415
     from watchdogs.runbooks.execution import ExecutionRemediator  # noqa: PLC0415
+    from watchdogs.runbooks.query import QueryRemediator  # noqa: PLC0415
 
     return {
         ResourceType.CRAWLER: CrawlerRemediator(settings, clients),

@@ -498,17 +498,16 @@ def invoke(handler: Any, event: Any) -> tuple[str, Any]:
 
 def pure_edge(handler_name: str) -> Any:
     """The handler's edge without AWS: parse (typed rejection or model), findings, the remediators' scope checks."""
-    from watchdogs import crawlers, queries
     from watchdogs.clients import AwsClients
     from watchdogs.models import events
     from watchdogs.remediators import build_remediators
-    from watchdogs.runbooks import execution
+    from watchdogs.runbooks import crawler, execution, query
     from watchdogs.runtime import Rejection, parse_event
     from watchdogs.settings import load_settings
 
     model, to_findings = {
-        "glue": (events.CrawlerStateChangeEvent, crawlers.findings_from_event),
-        "athena": (events.QueryStateChangeEvent, queries.findings_from_event),
+        "glue": (events.CrawlerStateChangeEvent, crawler.findings_from_event),
+        "athena": (events.QueryStateChangeEvent, query.findings_from_event),
         "states": (events.ExecutionStatusChangeEvent, execution.findings_from_event),
         "sweep": (events.ScheduledEvent, lambda _: []),
     }[handler_name]

@@ -24,7 +24,7 @@ from watchdogs.clients import AwsClients
 from watchdogs.engine import Engine, HandleResult
 from watchdogs.incidents import Incident, IncidentStore
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
-from watchdogs.queries import QueryRemediator
+from watchdogs.runbooks.query import QueryRemediator
 from watchdogs.settings import load_settings
 from watchdogs_local.moto_ext.athena import query_state, set_query_execution
 

@@ -16,11 +16,12 @@ import pytest
 
 from tests.conftest import INCIDENT_TABLE, FakeContext
 from tests.support.aws import ACCOUNT, REGION, ApiCalls, Subscriber, load_event
-from watchdogs.crawlers import EXPECT_NEW_DATA_TAG, STEP_AWAIT_SUCCESS, STEP_START_WHEN_READY
 from watchdogs.engine import HandleResult
 from watchdogs.handlers.glue import lambda_handler
 from watchdogs.incidents import Incident, IncidentStore, now_utc
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
+from watchdogs.runbooks.crawler.facts import EXPECT_NEW_DATA_TAG
+from watchdogs.runbooks.crawler.steps import Step
 from watchdogs.runtime import reset_runtime, runtime
 from watchdogs_local.moto_ext.glue import set_crawl
 
@@ -252,7 +253,7 @@ def test_transient_failure_restarts_the_crawler(
     assert incident is not None
     assert (incident.status, incident.pending_step, incident.attempts) == (
         IncidentStatus.REMEDIATED,
-        STEP_AWAIT_SUCCESS,
+        Step.AWAIT_SUCCESS,
         1,
     )
     assert [e.kind for e in incident.timeline] == ["detected", "decided", "action"]
@@ -425,7 +426,7 @@ def test_stuck_crawler_is_stopped_then_started_when_ready_then_resolved(
     assert crawler_state(glue, RAW) == "STOPPING"
     incident = current(RAW, Condition.STUCK)
     assert incident is not None
-    assert (incident.status, incident.pending_step) == (IncidentStatus.REMEDIATING, STEP_START_WHEN_READY)
+    assert (incident.status, incident.pending_step) == (IncidentStatus.REMEDIATING, Step.START_WHEN_READY)
     assert dict(api_calls.calls) == {
         "dynamodb.Query": 1,
         "dynamodb.TransactWriteItems": 1,
@@ -452,7 +453,7 @@ def test_stuck_crawler_is_stopped_then_started_when_ready_then_resolved(
     assert incident is not None
     assert (incident.status, incident.pending_step, incident.attempts) == (
         IncidentStatus.REMEDIATED,
-        STEP_AWAIT_SUCCESS,
+        Step.AWAIT_SUCCESS,
         2,
     )
     assert [e.step for e in incident.actions_taken()] == ["stop_crawler", "start_crawler"]
@@ -596,7 +597,7 @@ def test_lost_success_event_the_sweep_resume_closes_the_incident(
             source="sweep",
             observed_at=now_utc(),
             scope_key=RAW,
-            facts={"sweep": "resume", "pending_step": STEP_AWAIT_SUCCESS},
+            facts={"sweep": "resume", "pending_step": Step.AWAIT_SUCCESS},
         )
     )
     # Then GetCrawler's LastCrawl (SUCCEEDED) closes it, with its time to recover

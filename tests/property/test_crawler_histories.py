@@ -37,11 +37,11 @@ from tests.property.common import (
 )
 from tests.support.fakes import FAULTS, Clock, Crawler, FakeGlue, FakeNotifier
 from watchdogs.clients import AwsClients
-from watchdogs.crawlers import CrawlerRemediator
 from watchdogs.engine import Engine
 from watchdogs.incidents.record import Budget, iso, parse_iso
 from watchdogs.incidents.store import StoreError
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
+from watchdogs.runbooks.crawler import CrawlerRemediator
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "60"))
 STEPS = int(os.environ.get("PROPERTY_STEPS", "40"))

@@ -27,7 +27,7 @@ from watchdogs.engine import Engine
 from watchdogs.incidents.record import iso, parse_iso
 from watchdogs.incidents.store import StoreError
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, ResourceType
-from watchdogs.queries import QueryRemediator
+from watchdogs.runbooks.query import QueryRemediator
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "60"))
 STEPS = int(os.environ.get("PROPERTY_STEPS", "40"))

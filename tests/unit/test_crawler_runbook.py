@@ -2,35 +2,31 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.support.aws import load_event
-from watchdogs.crawlers import (
-    EXPECT_NEW_DATA_TAG,
-    RUNBOOK_FAILURES,
-    RUNBOOK_NO_NEW_DATA,
-    RUNBOOK_RESET,
-    STEP_AWAIT_SUCCESS,
-    STEP_START_WHEN_READY,
-    CrawlerRemediator,
-    FailureClass,
-    classify_failure,
-    crawler_facts,
-    decide_failed,
-    decide_no_new_data,
-    decide_recovered,
-    decide_started,
-    decide_stuck,
-    expects_new_data,
-    findings_from_event,
-)
+from tests.support.steps import guard_steps
 from watchdogs.incidents import Budget, Incident, ResourceState, TimelineEntry, iso
 from watchdogs.lifecycle.plan import Policy, Verdict, plan
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome, ResourceType, Severity
 from watchdogs.models.events import CrawlerStateChangeEvent
+from watchdogs.runbooks.crawler import STEPS, CrawlerRemediator, findings_from_event
+from watchdogs.runbooks.crawler.facts import EXPECT_NEW_DATA_TAG, CrawlerFacts, crawler_facts, expects_new_data
+from watchdogs.runbooks.crawler.recovery import decide_no_new_data, decide_recovered, decide_started
+from watchdogs.runbooks.crawler.reset import decide_stuck
+from watchdogs.runbooks.crawler.rules import (
+    RUNBOOK_FAILURES,
+    RUNBOOK_NO_NEW_DATA,
+    RUNBOOK_RESET,
+    FailureClass,
+    classify_failure,
+    decide_failed,
+)
+from watchdogs.runbooks.crawler.steps import Step
 from watchdogs.settings import Settings, load_settings
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -51,6 +47,14 @@ def settings(**env: str) -> Settings:
 
 
 SETTINGS = settings()
+
+
+@pytest.fixture(autouse=True)
+def every_step_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every decision made below moves its incident only along the crawler's declared step table (STEPS)."""
+    decisions = ("decide_failed", "decide_stuck", "decide_recovered", "decide_no_new_data", "decide_started")
+    guard_steps(monkeypatch, sys.modules[__name__], decisions, STEPS)
+    guard_steps(monkeypatch, CrawlerRemediator, ("decide",), STEPS)
 
 
 def finding(condition: Condition, name: str = RAW, source: str = "event", **facts: Any) -> Finding:
@@ -111,10 +115,8 @@ def state_with(*incidents: Incident) -> ResourceState:
     return ResourceState(ResourceType.CRAWLER, RAW, incidents={i.condition: i for i in incidents})
 
 
-def crawler(state: str = "READY", **extra: Any) -> dict[str, Any]:
-    facts: dict[str, Any] = {"exists": True, "crawler_state": state}
-    facts.update(extra)
-    return facts
+def crawler(state: str = "READY", **extra: Any) -> CrawlerFacts:
+    return CrawlerFacts(exists=True, crawler_state=state, **extra)
 
 
 # ------------------------------------------------------------------------------------------------ issue table
@@ -267,7 +269,7 @@ def test_transient_failure_restarts_a_ready_crawler_and_awaits_success() -> None
     decision = decide_failed(finding(Condition.FAILED), facts, None, SETTINGS, NOW)
     assert decision.outcome is Outcome.ACT
     assert [(a.name, a.params) for a in decision.actions] == [("start_crawler", {"crawler": RAW})]
-    assert decision.next_step == STEP_AWAIT_SUCCESS
+    assert decision.next_step == Step.AWAIT_SUCCESS
     assert decision.status_after is IncidentStatus.REMEDIATED
     assert decision.consumes_budget is True
     assert decision.facts["failed_crawl_started_at"] == "T1"
@@ -299,7 +301,7 @@ def test_failure_superseded_by_a_success_resolves_and_a_cancel_is_ignored() -> N
     f = finding(Condition.FAILED, error_message="Internal Service Exception")
     assert decide_failed(f, crawler(last_crawl_status="SUCCEEDED"), None, SETTINGS, NOW).outcome is Outcome.RESOLVE
     assert decide_failed(f, crawler(last_crawl_status="CANCELLED"), None, SETTINGS, NOW).outcome is Outcome.IGNORE
-    assert decide_failed(f, {"exists": False}, None, SETTINGS, NOW).outcome is Outcome.IGNORE
+    assert decide_failed(f, CrawlerFacts(exists=False), None, SETTINGS, NOW).outcome is Outcome.IGNORE
 
 
 def test_the_same_failed_crawl_seen_again_changes_nothing() -> None:
@@ -307,7 +309,7 @@ def test_the_same_failed_crawl_seen_again_changes_nothing() -> None:
     open_incident = incident(
         Condition.FAILED,
         IncidentStatus.REMEDIATED,
-        STEP_AWAIT_SUCCESS,
+        Step.AWAIT_SUCCESS,
         facts={"failed_crawl_started_at": "T1"},
         classification="transient",
     )
@@ -316,12 +318,12 @@ def test_the_same_failed_crawl_seen_again_changes_nothing() -> None:
     decision = decide_failed(finding(Condition.FAILED, source="sweep"), facts, open_incident, SETTINGS, NOW)
     # Then the decision keeps the incident as it is: no action, same status and pending step
     assert decision.actions == []
-    assert (decision.status_after, decision.next_step) == (IncidentStatus.REMEDIATED, STEP_AWAIT_SUCCESS)
+    assert (decision.status_after, decision.next_step) == (IncidentStatus.REMEDIATED, Step.AWAIT_SUCCESS)
 
 
 def test_a_new_transient_failure_after_the_restart_restarts_again() -> None:
     open_incident = incident(
-        Condition.FAILED, IncidentStatus.REMEDIATED, STEP_AWAIT_SUCCESS, facts={"failed_crawl_started_at": "T1"}
+        Condition.FAILED, IncidentStatus.REMEDIATED, Step.AWAIT_SUCCESS, facts={"failed_crawl_started_at": "T1"}
     )
     facts = crawler(last_crawl_status="FAILED", last_crawl_error="Rate exceeded", last_crawl_started_at="T2")
     decision = decide_failed(finding(Condition.FAILED), facts, open_incident, SETTINGS, NOW)
@@ -329,11 +331,11 @@ def test_a_new_transient_failure_after_the_restart_restarts_again() -> None:
 
 
 def test_restarted_crawler_still_running_is_awaited() -> None:
-    open_incident = incident(Condition.FAILED, IncidentStatus.REMEDIATED, STEP_AWAIT_SUCCESS)
+    open_incident = incident(Condition.FAILED, IncidentStatus.REMEDIATED, Step.AWAIT_SUCCESS)
     facts = crawler("RUNNING", last_crawl_status="FAILED", last_crawl_error="Rate exceeded")
     decision = decide_failed(finding(Condition.FAILED, source="sweep"), facts, open_incident, SETTINGS, NOW)
     assert decision.actions == []
-    assert decision.next_step == STEP_AWAIT_SUCCESS
+    assert decision.next_step == Step.AWAIT_SUCCESS
 
 
 def test_no_action_when_tags_cannot_be_read() -> None:
@@ -343,7 +345,7 @@ def test_no_action_when_tags_cannot_be_read() -> None:
 
 
 def test_observe_mode_does_not_renotify_the_same_would_be_restart() -> None:
-    observed = incident(Condition.FAILED, IncidentStatus.OBSERVED, STEP_AWAIT_SUCCESS, classification="transient")
+    observed = incident(Condition.FAILED, IncidentStatus.OBSERVED, Step.AWAIT_SUCCESS, classification="transient")
     facts = crawler(last_crawl_status="FAILED", last_crawl_error="Rate exceeded", last_crawl_started_at="T9")
     decision = decide_failed(finding(Condition.FAILED), facts, observed, SETTINGS, NOW)
     # the runbook decides the same restart every time (observe mode is not its concern)
@@ -358,7 +360,7 @@ def test_running_past_threshold_is_stopped_with_the_restart_pending() -> None:
     decision = decide_stuck(finding(Condition.STUCK, source="sweep"), facts, None, SETTINGS, NOW)
     assert decision.outcome is Outcome.ACT
     assert [a.name for a in decision.actions] == ["stop_crawler"]
-    assert decision.next_step == STEP_START_WHEN_READY
+    assert decision.next_step == Step.START_WHEN_READY
     assert decision.status_after is IncidentStatus.REMEDIATING
     assert decision.runbook_section == RUNBOOK_RESET
 
@@ -380,33 +382,33 @@ def test_running_seconds_from_the_finding_are_the_fallback() -> None:
 
 
 def test_ready_after_the_stop_is_started_and_awaits_success() -> None:
-    stopped = incident(pending=STEP_START_WHEN_READY, actions=(("stop_crawler", NOW - timedelta(minutes=3)),))
+    stopped = incident(pending=Step.START_WHEN_READY, actions=(("stop_crawler", NOW - timedelta(minutes=3)),))
     decision = decide_stuck(finding(Condition.STUCK, source="sweep"), crawler("READY"), stopped, SETTINGS, NOW)
     assert [a.name for a in decision.actions] == ["start_crawler"]
-    assert decision.next_step == STEP_AWAIT_SUCCESS
+    assert decision.next_step == Step.AWAIT_SUCCESS
     assert decision.status_after is IncidentStatus.REMEDIATED
 
 
 def test_still_stopping_waits_then_escalates_past_the_stopping_threshold() -> None:
-    recent = incident(pending=STEP_START_WHEN_READY, actions=(("stop_crawler", NOW - timedelta(seconds=300)),))
-    old = incident(pending=STEP_START_WHEN_READY, actions=(("stop_crawler", NOW - timedelta(seconds=901)),))
+    recent = incident(pending=Step.START_WHEN_READY, actions=(("stop_crawler", NOW - timedelta(seconds=300)),))
+    old = incident(pending=Step.START_WHEN_READY, actions=(("stop_crawler", NOW - timedelta(seconds=901)),))
     waiting = decide_stuck(finding(Condition.STUCK), crawler("STOPPING"), recent, SETTINGS, NOW)
-    assert (waiting.outcome, waiting.actions, waiting.next_step) == (Outcome.WAIT, [], STEP_START_WHEN_READY)
+    assert (waiting.outcome, waiting.actions, waiting.next_step) == (Outcome.WAIT, [], Step.START_WHEN_READY)
     escalated = decide_stuck(finding(Condition.STUCK), crawler("STOPPING"), old, SETTINGS, NOW)
     assert (escalated.outcome, escalated.actions) == (Outcome.ESCALATE, [])
     assert escalated.classification == "crawler-stuck-stopping"
 
 
 def test_restarted_by_someone_else_after_our_stop_is_awaited() -> None:
-    stopped = incident(pending=STEP_START_WHEN_READY, actions=(("stop_crawler", NOW - timedelta(seconds=600)),))
+    stopped = incident(pending=Step.START_WHEN_READY, actions=(("stop_crawler", NOW - timedelta(seconds=600)),))
     decision = decide_stuck(finding(Condition.STUCK), crawler("RUNNING", running_seconds=60), stopped, SETTINGS, NOW)
-    assert (decision.outcome, decision.actions, decision.next_step) == (Outcome.WAIT, [], STEP_AWAIT_SUCCESS)
+    assert (decision.outcome, decision.actions, decision.next_step) == (Outcome.WAIT, [], Step.AWAIT_SUCCESS)
 
 
 def test_stuck_again_after_our_restart_is_escalated_with_the_table_fix() -> None:
     restarted = incident(
         status=IncidentStatus.REMEDIATED,
-        pending=STEP_AWAIT_SUCCESS,
+        pending=Step.AWAIT_SUCCESS,
         actions=(("stop_crawler", NOW - timedelta(hours=2)), ("start_crawler", NOW - timedelta(hours=1))),
     )
     facts = crawler("RUNNING", running_seconds=3600, threshold_seconds=2700)
@@ -416,7 +418,7 @@ def test_stuck_again_after_our_restart_is_escalated_with_the_table_fix() -> None
 
 
 def test_ready_crawler_resolves_only_its_stuck_incident() -> None:
-    restarted = incident(status=IncidentStatus.REMEDIATED, pending=STEP_AWAIT_SUCCESS)
+    restarted = incident(status=IncidentStatus.REMEDIATED, pending=Step.AWAIT_SUCCESS)
     # resolve means recovered: a SUCCEEDED crawl resolves; a FAILED one closes STUCK as not recovered (and keeps
     # its own FAILED incident: only STUCK is closed)
     for last, outcome in (("SUCCEEDED", Outcome.RESOLVE), ("FAILED", Outcome.CLOSE), ("CANCELLED", Outcome.CLOSE)):
@@ -436,12 +438,12 @@ def test_stopping_by_someone_else_is_left_alone_until_it_overstays() -> None:
 
 def test_observe_mode_stuck_crawler_is_reported_once() -> None:
     # Given an incident observed (the stop was only recorded, never made)
-    observed = incident(status=IncidentStatus.OBSERVED, pending=STEP_START_WHEN_READY, classification="crawler-stuck")
+    observed = incident(status=IncidentStatus.OBSERVED, pending=Step.START_WHEN_READY, classification="crawler-stuck")
     facts = crawler("RUNNING", running_seconds=4000, threshold_seconds=2700)
     # When the next sweep finds it still running / Then the runbook decides the same stop
     decision = decide_stuck(finding(Condition.STUCK, source="sweep"), facts, observed, SETTINGS, NOW)
     assert [a.name for a in decision.actions] == ["stop_crawler"]
-    assert decision.next_step == STEP_START_WHEN_READY
+    assert decision.next_step == Step.START_WHEN_READY
     # and the core makes the repeat a no-op: nothing changes
     assert repeat_in_observe_mode(decision, observed) is Verdict.NOOP
     # And once READY after a successful crawl, the observed incident resolves
@@ -452,7 +454,10 @@ def test_observe_mode_stuck_crawler_is_reported_once() -> None:
 
 
 def test_missing_crawler_or_unreadable_tags_never_act() -> None:
-    assert decide_stuck(finding(Condition.STUCK), {"exists": False}, None, SETTINGS, NOW).outcome is Outcome.IGNORE
+    assert (
+        decide_stuck(finding(Condition.STUCK), CrawlerFacts(exists=False), None, SETTINGS, NOW).outcome
+        is Outcome.IGNORE
+    )
     facts = crawler("RUNNING", running_seconds=4000, tags_unavailable=True)
     decision = decide_stuck(finding(Condition.STUCK), facts, None, SETTINGS, NOW)
     assert (decision.outcome, decision.actions) == (Outcome.NOTIFY, [])
@@ -461,19 +466,19 @@ def test_missing_crawler_or_unreadable_tags_never_act() -> None:
 # ------------------------------------------------------------------------------------------------ recovered
 def test_success_resolves_and_new_data_needs_no_warning() -> None:
     changed = finding(Condition.RECOVERED, changed_anything=True)
-    decision = decide_recovered(changed, {"expect_new_data": True}, state_with(), SETTINGS, NOW)
+    decision = decide_recovered(changed, CrawlerFacts(expect_new_data=True), state_with(), SETTINGS, NOW)
     assert (decision.outcome, decision.delegate) == (Outcome.RESOLVE, [])
 
 
 def test_success_with_nothing_new_is_fine_when_no_data_is_expected() -> None:
     nothing = finding(Condition.RECOVERED, changed_anything=False)
-    decision = decide_recovered(nothing, {"expect_new_data": False}, state_with(), SETTINGS, NOW)
+    decision = decide_recovered(nothing, CrawlerFacts(expect_new_data=False), state_with(), SETTINGS, NOW)
     assert (decision.outcome, decision.delegate) == (Outcome.RESOLVE, [])
 
 
 def test_success_with_nothing_new_while_expected_delegates_a_no_new_data_finding() -> None:
     nothing = finding(Condition.RECOVERED, changed_anything=False, tables_created=0, account_id="123456789012")
-    decision = decide_recovered(nothing, {"expect_new_data": True}, state_with(), SETTINGS, NOW)
+    decision = decide_recovered(nothing, CrawlerFacts(expect_new_data=True), state_with(), SETTINGS, NOW)
     assert decision.outcome is Outcome.RESOLVE
     [delegated] = decision.delegate
     assert (delegated.condition, delegated.resource_id) == (Condition.NO_NEW_DATA, RAW)
@@ -483,11 +488,13 @@ def test_success_with_nothing_new_while_expected_delegates_a_no_new_data_finding
 def test_repeated_no_new_data_keeps_the_open_incident() -> None:
     open_no_data = incident(Condition.NO_NEW_DATA, IncidentStatus.OPEN)
     nothing = finding(Condition.RECOVERED, changed_anything=False)
-    decision = decide_recovered(nothing, {"expect_new_data": True}, state_with(open_no_data), SETTINGS, NOW)
+    decision = decide_recovered(nothing, CrawlerFacts(expect_new_data=True), state_with(open_no_data), SETTINGS, NOW)
     assert decision.outcome is Outcome.IGNORE
     # But with a failure open too, the success resolves the failure only; the warning stays open as it is
     failure = incident(Condition.FAILED, IncidentStatus.ESCALATED)
-    decision = decide_recovered(nothing, {"expect_new_data": True}, state_with(open_no_data, failure), SETTINGS, NOW)
+    decision = decide_recovered(
+        nothing, CrawlerFacts(expect_new_data=True), state_with(open_no_data, failure), SETTINGS, NOW
+    )
     assert (decision.outcome, decision.resolves, decision.delegate) == (Outcome.RESOLVE, [Condition.FAILED], [])
 
 
@@ -505,7 +512,7 @@ def test_no_new_data_warning_carries_the_runbook_checks() -> None:
 
 # ------------------------------------------------------------------------------------------------ started
 def test_started_after_our_restart_is_an_echo_and_otherwise_benign() -> None:
-    awaiting = incident(status=IncidentStatus.REMEDIATED, pending=STEP_AWAIT_SUCCESS)
+    awaiting = incident(status=IncidentStatus.REMEDIATED, pending=Step.AWAIT_SUCCESS)
     recent = incident(Condition.FAILED, IncidentStatus.REMEDIATED, actions=(("start_crawler", NOW),))
     stale = incident(Condition.FAILED, IncidentStatus.ESCALATED, actions=(("start_crawler", NOW - timedelta(hours=2)),))
     started = finding(Condition.STARTED)
@@ -545,7 +552,7 @@ def test_the_event_carries_its_origin_into_the_finding() -> None:
 
 def test_remediator_routes_every_crawler_condition() -> None:
     remediator = CrawlerRemediator(SETTINGS, clients=None)  # type: ignore[arg-type]
-    no_data = remediator.decide(finding(Condition.NO_NEW_DATA), crawler(), None, state_with(), NOW)
+    no_data = remediator.decide(finding(Condition.NO_NEW_DATA), crawler().as_dict(), None, state_with(), NOW)
     started = remediator.decide(finding(Condition.STARTED), {}, None, state_with(), NOW)
     cancelled = remediator.decide(finding(Condition.CANCELLED), {}, None, state_with(), NOW)
     assert (no_data.classification, started.outcome, cancelled.outcome) == (

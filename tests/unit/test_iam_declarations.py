@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from watchdogs.actions import ACTIONS
-from watchdogs.crawlers import CrawlerRemediator
-from watchdogs.queries import QueryRemediator
+from watchdogs.runbooks.crawler import CrawlerRemediator
 from watchdogs.runbooks.execution import ExecutionRemediator
+from watchdogs.runbooks.query import QueryRemediator
 from watchdogs.sweep import DISCOVERY_PERMISSIONS
 from watchdogs_local.template import granted_statements, translate_template
 

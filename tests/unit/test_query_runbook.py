@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,28 +10,23 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.aws import load_event
+from tests.support.steps import guard_steps
 from watchdogs.incidents import Budget, Incident, ResourceState, TimelineEntry, iso
 from watchdogs.lifecycle.plan import Policy, Verdict, plan
 from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome, ResourceType, Severity
 from watchdogs.models.events import QueryStateChangeEvent
-from watchdogs.queries import (
-    CANCEL_CONFIRM_SECONDS,
-    CONFIRM_CANCEL,
+from watchdogs.runbooks.query import STEPS, QueryRemediator, dedup_key, findings_from_event
+from watchdogs.runbooks.query.cancel import CANCEL_CONFIRM_SECONDS, decide_stuck
+from watchdogs.runbooks.query.facts import QueryFacts, execution_facts, human_bytes, human_duration, mask_query
+from watchdogs.runbooks.query.remediator import QueryReadError
+from watchdogs.runbooks.query.rules import (
     OPTIMISATION_ADVICE,
-    QueryReadError,
-    QueryRemediator,
     classify_failure,
     decide_cancelled,
     decide_failed,
-    decide_stuck,
     decide_succeeded,
-    dedup_key,
-    execution_facts,
-    findings_from_event,
-    human_bytes,
-    human_duration,
-    mask_query,
 )
+from watchdogs.runbooks.query.steps import Step
 from watchdogs.settings import Settings
 
 NOW = datetime(2024, 1, 15, 7, 0, tzinfo=UTC)
@@ -85,6 +81,19 @@ def running_facts(seconds: float, state: str = "RUNNING") -> dict[str, Any]:
         "ran_for": human_duration(seconds),
         "data_scanned": "1.5 GB",
     }
+
+
+@pytest.fixture(autouse=True)
+def every_step_is_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every decision made below moves its incident only along the query's declared step table (STEPS)."""
+    decisions = ("decide_stuck", "decide_failed", "decide_cancelled", "decide_succeeded")
+    guard_steps(monkeypatch, sys.modules[__name__], decisions, STEPS)
+    guard_steps(monkeypatch, QueryRemediator, ("decide",), STEPS)
+
+
+def typed(facts: dict[str, Any]) -> QueryFacts:
+    """Facts as the rules take them (the shell builds the same from what it read)."""
+    return QueryFacts.from_dict(facts)
 
 
 def settings(**overrides: Any) -> Settings:
@@ -188,7 +197,7 @@ def test_each_class_maps_to_its_outcome_and_severity(name: str, outcome: Outcome
         "retryable": retryable,
     }
     # When decided
-    decision = decide_failed(QID, facts, None, state_of(), NOW)
+    decision = decide_failed(QID, typed(facts), None, state_of(), NOW)
     # Then outcome, severity and classification follow the class; no action is ever taken on a failure
     assert (decision.outcome, decision.severity, decision.classification) == (outcome, severity, name)
     assert decision.actions == []
@@ -320,11 +329,11 @@ def test_dedup_key_collapses_duplicate_deliveries_but_not_requeues() -> None:
 def test_stuck_query_past_threshold_is_cancelled_and_awaits_confirmation() -> None:
     # Given a query RUNNING 31 minutes against a 25-minute threshold, no incident yet
     # When decided in remediate mode
-    decision = decide_stuck(QID, running_facts(31 * 60), None, threshold_seconds=1500, observing=False, now=NOW)
+    decision = decide_stuck(QID, typed(running_facts(31 * 60)), None, threshold_seconds=1500, observing=False, now=NOW)
     # Then it is cancelled once, and the incident waits for Athena's CANCELLED
     assert decision.outcome is Outcome.ACT
     assert [(a.name, a.params) for a in decision.actions] == [("stop_query", {"query_execution_id": QID})]
-    assert decision.next_step == CONFIRM_CANCEL
+    assert decision.next_step == Step.CONFIRM_CANCEL
     assert decision.status_after is IncidentStatus.REMEDIATING
     assert decision.runbook_section.startswith("Pipeline Stuck in RUNNING State")
     assert "31m 00s" in decision.summary
@@ -335,7 +344,9 @@ def test_stuck_query_past_threshold_is_cancelled_and_awaits_confirmation() -> No
 @pytest.mark.parametrize("state", ["QUEUED", "RUNNING"])
 def test_stuck_query_in_observe_mode_is_reported_with_nothing_pending(state: str) -> None:
     # Given a query stuck QUEUED/RUNNING / When decided in observe mode
-    decision = decide_stuck(QID, running_facts(3600, state), None, threshold_seconds=1500, observing=True, now=NOW)
+    decision = decide_stuck(
+        QID, typed(running_facts(3600, state)), None, threshold_seconds=1500, observing=True, now=NOW
+    )
     # Then the cancel is planned (the engine records it as would-act) and nothing is left pending
     assert [a.name for a in decision.actions] == ["stop_query"]
     assert decision.next_step is None
@@ -350,7 +361,7 @@ def test_observed_stuck_query_is_not_reported_again() -> None:
         timeline=[TimelineEntry(at=iso(NOW), kind="would-act", step="stop_query", outcome="skipped (observe mode)")],
     )
     # When the sweep finds it again in observe mode
-    decision = decide_stuck(QID, running_facts(3600), observed, threshold_seconds=1500, observing=True, now=NOW)
+    decision = decide_stuck(QID, typed(running_facts(3600)), observed, threshold_seconds=1500, observing=True, now=NOW)
     # Then the runbook decides the same cancel (observe mode is not its concern)
     assert (decision.outcome, [a.name for a in decision.actions], decision.next_step) == (
         Outcome.ACT,
@@ -381,7 +392,7 @@ def test_observed_stuck_query_is_cancelled_once_remediate_mode_is_on() -> None:
         timeline=[TimelineEntry(at=iso(NOW), kind="would-act", step="stop_query")],
     )
     # When the sweep finds the query still running
-    decision = decide_stuck(QID, running_facts(3600), observed, threshold_seconds=1500, observing=False, now=NOW)
+    decision = decide_stuck(QID, typed(running_facts(3600)), observed, threshold_seconds=1500, observing=False, now=NOW)
     # Then it is cancelled now
     assert [a.name for a in decision.actions] == ["stop_query"]
 
@@ -392,9 +403,11 @@ def test_cancelled_query_still_running_within_grace_waits_without_a_second_cance
         Condition.STUCK, IncidentStatus.REMEDIATING, timeline=[cancelled_at(NOW - timedelta(minutes=2))]
     )
     # When the sweep or a duplicate finding comes
-    decision = decide_stuck(QID, running_facts(3600), cancelled, threshold_seconds=1500, observing=False, now=NOW)
+    decision = decide_stuck(
+        QID, typed(running_facts(3600)), cancelled, threshold_seconds=1500, observing=False, now=NOW
+    )
     # Then no second cancel: wait on the same pending step
-    assert (decision.outcome, decision.actions, decision.next_step) == (Outcome.WAIT, [], CONFIRM_CANCEL)
+    assert (decision.outcome, decision.actions, decision.next_step) == (Outcome.WAIT, [], Step.CONFIRM_CANCEL)
 
 
 def test_cancelled_query_still_running_after_grace_is_escalated_not_cancelled_again() -> None:
@@ -402,14 +415,16 @@ def test_cancelled_query_still_running_after_grace_is_escalated_not_cancelled_ag
     long_ago = NOW - timedelta(seconds=CANCEL_CONFIRM_SECONDS + 1)
     cancelled = incident(Condition.STUCK, IncidentStatus.REMEDIATING, timeline=[cancelled_at(long_ago)])
     # When decided
-    decision = decide_stuck(QID, running_facts(3600), cancelled, threshold_seconds=1500, observing=False, now=NOW)
+    decision = decide_stuck(
+        QID, typed(running_facts(3600)), cancelled, threshold_seconds=1500, observing=False, now=NOW
+    )
     # Then a human is called and nothing is retried
     assert (decision.outcome, decision.actions, decision.severity) == (Outcome.ESCALATE, [], Severity.HIGH)
 
 
 def test_query_under_threshold_is_not_stuck() -> None:
     # Given a query running 10 minutes against 25 / When decided / Then ignored
-    decision = decide_stuck(QID, running_facts(600), None, threshold_seconds=1500, observing=False, now=NOW)
+    decision = decide_stuck(QID, typed(running_facts(600)), None, threshold_seconds=1500, observing=False, now=NOW)
     assert decision.outcome is Outcome.IGNORE
     assert decision.actions == []
 
@@ -417,7 +432,9 @@ def test_query_under_threshold_is_not_stuck() -> None:
 @pytest.mark.parametrize("ended", ["SUCCEEDED", "FAILED", "CANCELLED"])
 def test_query_that_ended_before_the_cancel_is_left_alone(ended: str) -> None:
     # Given the re-read shows the query already ended, no incident / When decided / Then nothing to do
-    decision = decide_stuck(QID, running_facts(3600, ended), None, threshold_seconds=1500, observing=False, now=NOW)
+    decision = decide_stuck(
+        QID, typed(running_facts(3600, ended)), None, threshold_seconds=1500, observing=False, now=NOW
+    )
     assert (decision.outcome, decision.actions) == (Outcome.IGNORE, [])
 
 
@@ -435,7 +452,9 @@ def test_ended_query_closes_only_the_stuck_incident(ended: str, ours: bool, word
     timeline = [cancelled_at(NOW - timedelta(minutes=1))] if ours else []
     stuck = incident(Condition.STUCK, IncidentStatus.REMEDIATING, timeline=timeline)
     # When decided
-    decision = decide_stuck(QID, running_facts(3600, ended), stuck, threshold_seconds=1500, observing=False, now=NOW)
+    decision = decide_stuck(
+        QID, typed(running_facts(3600, ended)), stuck, threshold_seconds=1500, observing=False, now=NOW
+    )
     # Then the stuck incident (only) is resolved
     assert (decision.outcome, decision.resolves) == (Outcome.RESOLVE, [Condition.STUCK])
     assert wording in decision.summary
@@ -445,9 +464,9 @@ def test_stuck_query_that_vanished() -> None:
     # Given Athena no longer knows the query
     gone = {"found": False}
     # When decided with and without an open stuck incident / Then resolve it, or ignore
-    assert decide_stuck(QID, gone, None, threshold_seconds=1, observing=False, now=NOW).outcome is Outcome.IGNORE
+    assert decide_stuck(QID, typed(gone), None, threshold_seconds=1, observing=False, now=NOW).outcome is Outcome.IGNORE
     open_stuck = incident(Condition.STUCK, IncidentStatus.OBSERVED)
-    decision = decide_stuck(QID, gone, open_stuck, threshold_seconds=1, observing=False, now=NOW)
+    decision = decide_stuck(QID, typed(gone), open_stuck, threshold_seconds=1, observing=False, now=NOW)
     assert (decision.outcome, decision.resolves) == (Outcome.RESOLVE, [Condition.STUCK])
 
 
@@ -464,7 +483,7 @@ def test_timeout_carries_the_runbook_optimisation_advice_and_the_workgroup_cutof
         "workgroup_bytes_scanned_cutoff": 20 * 1024**3,
     }
     # When decided
-    decision = decide_failed(QID, facts, None, state_of(), NOW)
+    decision = decide_failed(QID, typed(facts), None, state_of(), NOW)
     # Then the runbook's "Athena Query Timeout" advice, with the workgroup cutoff in it
     assert decision.runbook_section == "Athena Query Timeout"
     assert decision.advice[: len(OPTIMISATION_ADVICE)] == OPTIMISATION_ADVICE
@@ -478,7 +497,7 @@ def test_repeat_failure_without_error_details_keeps_the_recorded_classification(
     # Given an open FAILED incident classified as a user SQL error, and a repeat FAILED without athenaError
     recorded = incident(Condition.FAILED, classification="user-sql-error", facts={"workgroup": WG})
     # When decided
-    decision = decide_failed(QID, {"workgroup": WG, "sequence_number": 6}, recorded, state_of(recorded), NOW)
+    decision = decide_failed(QID, typed({"workgroup": WG, "sequence_number": 6}), recorded, state_of(recorded), NOW)
     # Then the same classification and outcome: the engine sees no change
     assert (decision.classification, decision.outcome) == ("user-sql-error", Outcome.NOTIFY)
     assert decision.delegate == []
@@ -486,20 +505,22 @@ def test_repeat_failure_without_error_details_keeps_the_recorded_classification(
 
 def test_failed_query_already_requeued_is_recorded_as_transient() -> None:
     # Given a FAILED event without error details and a re-read showing Athena re-queued it
-    decision = decide_failed(QID, {"state": "QUEUED", "workgroup": WG}, None, state_of(), NOW)
+    decision = decide_failed(QID, typed({"state": "QUEUED", "workgroup": WG}), None, state_of(), NOW)
     # Then recorded as a transient failure (info)
     assert (decision.classification, decision.severity) == ("transient-system-error", Severity.INFO)
 
 
 def test_failed_query_that_since_succeeded_is_ignored() -> None:
     # Given the re-read shows SUCCEEDED (Athena retried it) / When decided / Then nothing to record
-    decision = decide_failed(QID, {"state": "SUCCEEDED", "workgroup": WG, "retryable": True}, None, state_of(), NOW)
+    decision = decide_failed(
+        QID, typed({"state": "SUCCEEDED", "workgroup": WG, "retryable": True}), None, state_of(), NOW
+    )
     assert decision.outcome is Outcome.IGNORE
 
 
 def test_failed_query_not_found_is_ignored() -> None:
     # Given Athena does not know the query / When decided / Then ignored
-    assert decide_failed(QID, {"found": False}, None, state_of(), NOW).outcome is Outcome.IGNORE
+    assert decide_failed(QID, typed({"found": False}), None, state_of(), NOW).outcome is Outcome.IGNORE
 
 
 def test_failure_of_a_query_with_an_open_stuck_incident_delegates_its_closure() -> None:
@@ -507,7 +528,7 @@ def test_failure_of_a_query_with_an_open_stuck_incident_delegates_its_closure() 
     stuck = incident(Condition.STUCK, IncidentStatus.OBSERVED)
     facts = {"state": "FAILED", "workgroup": WG, "error_category": 1, "error_type": 206, "error_message": "timeout"}
     # When decided
-    decision = decide_failed(QID, facts, None, state_of(stuck), NOW)
+    decision = decide_failed(QID, typed(facts), None, state_of(stuck), NOW)
     # Then the failure is notified and a finding closes the stuck incident (query no longer running)
     assert decision.classification == "query-timeout"
     assert [(f.condition, f.resource_id, f.facts, f.scope_key) for f in decision.delegate] == [
@@ -519,7 +540,7 @@ def test_failure_of_a_query_with_an_open_stuck_incident_delegates_its_closure() 
 def test_echo_of_our_cancel_confirms_and_closes_the_stuck_incident() -> None:
     # Given our cancel on the stuck incident / When the CANCELLED event arrives
     stuck = incident(Condition.STUCK, IncidentStatus.REMEDIATING, timeline=[cancelled_at(NOW)])
-    decision = decide_cancelled(QID, {"workgroup": WG}, state_of(stuck))
+    decision = decide_cancelled(QID, typed({"workgroup": WG}), state_of(stuck))
     # Then the stuck incident (only) is resolved, as confirmed
     assert (decision.outcome, decision.resolves) == (Outcome.RESOLVE, [Condition.STUCK])
     assert "StopQueryExecution is confirmed" in decision.summary
@@ -528,7 +549,7 @@ def test_echo_of_our_cancel_confirms_and_closes_the_stuck_incident() -> None:
 def test_cancel_by_someone_else_closes_an_open_stuck_incident() -> None:
     # Given an observed stuck incident and an operator cancels the query
     stuck = incident(Condition.STUCK, IncidentStatus.OBSERVED)
-    decision = decide_cancelled(QID, {"workgroup": WG}, state_of(stuck))
+    decision = decide_cancelled(QID, typed({"workgroup": WG}), state_of(stuck))
     # Then it is resolved as cancelled outside the watchdog
     assert (decision.outcome, decision.resolves) == (Outcome.RESOLVE, [Condition.STUCK])
     assert "outside the watchdog" in decision.summary
@@ -537,14 +558,14 @@ def test_cancel_by_someone_else_closes_an_open_stuck_incident() -> None:
 def test_cancel_by_someone_else_without_incident_is_ignored() -> None:
     # Given no incident and a plain user cancel / When decided / Then nothing is recorded
     facts = {"state": "CANCELLED", "workgroup": WG, "state_change_reason": "Query was cancelled by the user"}
-    assert decide_cancelled(QID, facts, state_of()).outcome is Outcome.IGNORE
+    assert decide_cancelled(QID, typed(facts), state_of()).outcome is Outcome.IGNORE
 
 
 def test_cancel_for_the_bytes_scanned_cutoff_gets_the_timeout_advice() -> None:
     # Given Athena cancelled the query for the workgroup's data-usage control
     facts = {"state": "CANCELLED", "workgroup": WG, "state_change_reason": "Bytes scanned limit was exceeded"}
     # When decided
-    decision = decide_cancelled(QID, facts, state_of())
+    decision = decide_cancelled(QID, typed(facts), state_of())
     # Then the runbook's optimisation advice is notified
     assert (decision.outcome, decision.classification) == (Outcome.NOTIFY, "bytes-scanned-cutoff")
     assert decision.runbook_section == "Athena Query Timeout"
@@ -554,10 +575,10 @@ def test_cancel_for_the_bytes_scanned_cutoff_gets_the_timeout_advice() -> None:
 def test_success_resolves_whatever_is_open_and_otherwise_does_nothing() -> None:
     # Given an open failure (Athena re-queued it) / When the query SUCCEEDS / Then everything open is resolved
     failed = incident(Condition.FAILED, classification="transient-system-error")
-    decision = decide_succeeded(QID, {"workgroup": WG}, state_of(failed))
+    decision = decide_succeeded(QID, typed({"workgroup": WG}), state_of(failed))
     assert (decision.outcome, decision.resolves) == (Outcome.RESOLVE, [])
     # Given nothing open / When SUCCEEDED / Then ignored (no write)
-    assert decide_succeeded(QID, {"workgroup": WG}, state_of()).outcome is Outcome.IGNORE
+    assert decide_succeeded(QID, typed({"workgroup": WG}), state_of()).outcome is Outcome.IGNORE
 
 
 # ============================================================================================ the shell
@@ -821,7 +842,7 @@ def test_unknown_query_and_read_errors() -> None:
         {"Error": {"Code": "InvalidRequestException", "Message": "QueryExecution x was not found"}},
         "GetQueryExecution",
     )
-    assert remediator(FakeAthena(None, not_found)).read_query(QID) == {"found": False}
+    assert remediator(FakeAthena(None, not_found)).read_query(QID).as_dict() == {"found": False}
     # Given Athena throttles / When read / Then a typed error the handler lets Lambda retry
     throttled = ClientError(
         {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "GetQueryExecution"

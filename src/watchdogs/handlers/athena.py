@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from watchdogs.models.events import QueryStateChangeEvent
 from watchdogs.observability import logger, metrics, tracer
-from watchdogs.queries import dedup_key, findings_from_event
+from watchdogs.runbooks.query import dedup_key, findings_from_event
 from watchdogs.runtime import handle_event
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ SERVICE_FAULT_PATTERNS: tuple[str, ...] = (
 
 #: an IAM or resource-policy denial: ``AccessDenied(Exception)``, ``Access Denied``, ``User: ... is not authorized
 #: to perform: ...``, ``Forbidden``. Deliberately not "not authorized" alone: Athena says "... or requester is not
-#: authorized to access requested resources" for a missing column, a user error (see ``queries.py``).
+#: authorized to access requested resources" for a missing column, a user error (see ``runbooks/query/rules.py``).
 ACCESS_DENIED_PATTERNS: tuple[str, ...] = (
     r"access ?denied",
     r"is not authori[sz]ed to perform",
