@@ -306,19 +306,37 @@ def test_failure_superseded_by_a_success_resolves_and_a_cancel_is_ignored() -> N
 
 def test_the_same_failed_crawl_seen_again_changes_nothing() -> None:
     # Given an incident that already restarted after the crawl that started at T1
+    t1 = iso(NOW - timedelta(minutes=30))
     open_incident = incident(
         Condition.FAILED,
         IncidentStatus.REMEDIATED,
         Step.AWAIT_SUCCESS,
-        facts={"failed_crawl_started_at": "T1"},
+        actions=(("start_crawler", NOW - timedelta(minutes=20)),),
+        facts={"failed_crawl_started_at": t1},
         classification="transient",
     )
-    facts = crawler(last_crawl_status="FAILED", last_crawl_error="Rate exceeded", last_crawl_started_at="T1")
+    facts = crawler(last_crawl_status="FAILED", last_crawl_error="Rate exceeded", last_crawl_started_at=t1)
     # When the sweep sees the same failed crawl
     decision = decide_failed(finding(Condition.FAILED, source="sweep"), facts, open_incident, SETTINGS, NOW)
     # Then the decision keeps the incident as it is: no action, same status and pending step
     assert decision.actions == []
     assert (decision.status_after, decision.next_step) == (IncidentStatus.REMEDIATED, Step.AWAIT_SUCCESS)
+
+
+def test_the_same_transient_failure_whose_restart_never_happened_is_restarted() -> None:
+    # Given an incident whose StartCrawler was throttled and its intent abandoned: no restart since the failure
+    t1 = iso(NOW - timedelta(minutes=30))
+    open_incident = incident(
+        Condition.FAILED,
+        IncidentStatus.REMEDIATING,
+        Step.AWAIT_SUCCESS,
+        facts={"failed_crawl_started_at": t1},
+        classification="transient",
+    )
+    facts = crawler(last_crawl_status="FAILED", last_crawl_error="Rate exceeded", last_crawl_started_at=t1)
+    # When the sweep sees the same failed crawl / Then the restart is planned again (retry later, remembered)
+    decision = decide_failed(finding(Condition.FAILED, source="sweep"), facts, open_incident, SETTINGS, NOW)
+    assert [a.name for a in decision.actions] == ["start_crawler"]
 
 
 def test_a_new_transient_failure_after_the_restart_restarts_again() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from watchdogs.incidents.record import iso
 from watchdogs.models.domain import Decision, Finding, IncidentStatus, Outcome, PlannedAction, Severity
 from watchdogs.runbooks.crawler.steps import Step
 from watchdogs.shared import ACCESS_DENIED_PATTERNS, TRANSIENT_PATTERNS
@@ -173,9 +174,17 @@ def ignore(summary: str, classification: str = "benign") -> Decision:
 
 
 def same_failure(facts: CrawlerFacts, incident: Incident) -> bool:
-    """The crawl that failed is the one the incident already handled (a sweep re-check, a late event)."""
+    """The crawl that failed is the one the incident already handled (a sweep re-check, a late event).
+
+    A transient failure is handled only once its restart happened: a StartCrawler that was throttled or whose
+    intent was abandoned leaves the same failed crawl still to be restarted."""
     seen = incident.facts.get("failed_crawl_started_at")
-    return bool(seen) and facts.last_crawl_status == "FAILED" and facts.last_crawl_started_at == seen
+    if not (bool(seen) and facts.last_crawl_status == "FAILED" and facts.last_crawl_started_at == seen):
+        return False
+    if incident.classification != FailureClass.TRANSIENT.value:
+        return True
+    restarted = incident.last_action_at("start_crawler")
+    return restarted is not None and iso(restarted) >= str(seen)
 
 
 _OUTCOME_KEEPING = {
