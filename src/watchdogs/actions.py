@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 #: Marker put into StopExecution's ``error``: how an ABORTED event is recognised as the watchdogs' own echo.
 STOP_ERROR = "Watchdogs.StoppedStuckExecution"
 STOP_CAUSE_PREFIX = "Stopped by lakehouse-watchdogs"
+#: what ``reconcile_metadata`` writes into the row's ``reconciled_by`` (how its verifier recognises its own write)
+RECONCILED_BY = "lakehouse-watchdogs"
 
 
 class ActionError(RuntimeError):
@@ -121,6 +123,25 @@ def execution_redriven(clients: AwsClients, params: dict[str, Any], baseline: di
     return int(described.get("redriveCount", 0) or 0) > int(baseline.get("redrive_count", 0) or 0)
 
 
+def metadata_reconciled(clients: AwsClients, params: dict[str, Any], baseline: dict[str, Any]) -> bool | None:
+    """The reconciliation is visible once the row shows it: the final status, set by the watchdogs. Read with a
+    consistent Query on the row's key (the reconcile policy grants Query and UpdateItem on the table, nothing more)."""
+    names = {f"#k{i}": attr for i, attr in enumerate(params["key"])}
+    values = {f":k{i}": value for i, value in enumerate(params["key"].values())}
+    rows = clients.dynamodb.query(
+        TableName=params["table"],
+        KeyConditionExpression=" AND ".join(f"{n} = :k{i}" for i, n in enumerate(names)),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+        ConsistentRead=True,
+    ).get("Items", [])
+    if not rows:
+        return None
+    row = rows[0]
+    status = row.get(params["status_attr"], {}).get("S")
+    return status == params["final_status"] and row.get("reconciled_by", {}).get("S") == RECONCILED_BY
+
+
 # ------------------------------------------------------------------------------------------------ actions
 @action("stop_crawler", iam=("glue:StopCrawler",), resource_kind="crawler", verify=crawler_stopped)
 def stop_crawler(clients: AwsClients, params: dict[str, Any]) -> ActionResult:
@@ -204,7 +225,13 @@ def redrive_execution(clients: AwsClients, params: dict[str, Any]) -> ActionResu
     return ActionResult("redriven", "RedriveExecution accepted")
 
 
-@action("reconcile_metadata", iam=("dynamodb:UpdateItem",), resource_kind="metadata-table", idempotent=True)
+@action(
+    "reconcile_metadata",
+    iam=("dynamodb:UpdateItem",),
+    resource_kind="metadata-table",
+    verify=metadata_reconciled,
+    idempotent=True,
+)
 def reconcile_metadata(clients: AwsClients, params: dict[str, Any]) -> ActionResult:
     """Runbook "DynamoDB Metadata Query Issues": a run that died is no longer reported as RUNNING.
 
@@ -234,7 +261,7 @@ def reconcile_metadata(clients: AwsClients, params: dict[str, Any]) -> ActionRes
                 ":arn": {"S": params["execution_arn"]},
                 ":error": {"S": params.get("error", "")[:1000] or "-"},
                 ":at": {"S": params["at"]},
-                ":by": {"S": "lakehouse-watchdogs"},
+                ":by": {"S": RECONCILED_BY},
             },
         )
     except ClientError as exc:

@@ -272,16 +272,29 @@ class Engine:
                     budget.action_times, budget.quarantined_until, budget.quarantine_reason, state.budget.version + 1
                 )
             result.actions += [f"{i.action}:settled" for i in due]
+            if saved.intents:  # deferred calls harmless to repeat: the retry the back-off promised, made now
+                saved = self._act(saved, now, result)
+                state.incidents[condition] = saved
+                if saved.intents:
+                    return "retry-later", f"a deferred call is retried after {saved.intents[0].retry_at}"
         return None
 
     def _verify_intents(self, incident: Incident, budget: Budget, now: datetime) -> tuple[Incident, Budget | None]:
+        """Visible effects are recorded. A deferred call (throttled, never sent, or unknown and not visible) of an
+        action that is harmless to repeat stays, to be made again now. Anything else is abandoned: its budget is
+        refunded and, when the transition made no call at all, the incident's decision state is rolled back to
+        what it was before the claim, so the fresh decision is not misled by a step that never happened."""
         entries: list[TimelineEntry] = []
         done = dict(incident.actions_done)
         attempts = incident.attempts
         refund: list[float] = []
         visible_any = False
+        kept: list[Intent] = []
         for intent in incident.intents:
             seen = effects.verify(self.clients, intent.action, intent.params, intent.baseline)
+            if not seen and intent.retry_at and ACTIONS[intent.action].idempotent:
+                kept.append(intent)
+                continue
             if seen:
                 visible_any = True
                 attempts += 1
@@ -310,11 +323,21 @@ class Engine:
                     )
                 )
                 count("IntentAbandoned", action=intent.action)
+        lease = iso(now + timedelta(seconds=self.settings.lease_seconds)) if kept else None
         settled = incident.append(*entries).model_copy(
-            update={"intents": [], "lease_owner": None, "lease_until": None, "attempts": attempts, "actions_done": done}
+            update={
+                "intents": kept,
+                "lease_owner": self.actor if kept else None,
+                "lease_until": lease,
+                "attempts": attempts,
+                "actions_done": done,
+            }
         )
-        if visible_any:
+        if visible_any and not kept:  # with calls still to make, the notification goes with their outcome
             settled = settled.enqueue(Outcome.ACT.value, iso(now))
+        prior = incident.intents[0].prior if incident.intents else None
+        if not visible_any and not kept and prior and prior.get("attempts", 0) == incident.attempts:
+            settled = _rolled_back(settled, prior)
         new_budget = None
         if refund:
             times = list(budget.action_times)
@@ -449,6 +472,16 @@ class Engine:
             _entry(now, "would-act", a.target, step=a.name, outcome="skipped (observe mode)")
             for a in transition.would_act
         ]
+        # the decision state before this claim: restored if the claim's calls are abandoned without any effect
+        prior = {
+            "status": incident.status.value if incident else None,
+            "pending_step": incident.pending_step if incident else None,
+            "pending_since": incident.pending_since if incident else None,
+            "decision_key": incident.decision_key if incident else None,
+            "attempts": incident.attempts if incident else 0,
+            "fact_keys": sorted(decision.facts),
+            "facts": {k: incident.facts[k] for k in decision.facts if incident and k in incident.facts},
+        }
         intents = [
             Intent(
                 action=a.name,
@@ -461,6 +494,7 @@ class Engine:
                 reserved=now.timestamp() if transition.budget else None,
                 status_after=transition.status.value if transition.status else None,
                 notify=transition.notify,
+                prior=prior,
             )
             for a in transition.actions
         ]
@@ -688,6 +722,26 @@ class Engine:
             totals["sent"] += flushed.sent
             totals["failed"] += flushed.failed
         return totals
+
+
+def _rolled_back(incident: Incident, prior: dict[str, Any]) -> Incident:
+    """``incident`` with the decision state it had before the claim whose calls were all abandoned."""
+    facts = dict(incident.facts)
+    kept = prior.get("facts") or {}
+    for key in prior.get("fact_keys") or []:
+        if key in kept:
+            facts[key] = kept[key]
+        else:
+            facts.pop(key, None)
+    update: dict[str, Any] = {
+        "pending_step": prior.get("pending_step"),
+        "pending_since": prior.get("pending_since"),
+        "decision_key": prior.get("decision_key"),
+        "facts": facts,
+    }
+    if prior.get("status"):
+        update["status"] = IncidentStatus(str(prior["status"]))
+    return incident.model_copy(update=update)
 
 
 def _baseline(facts: dict[str, Any]) -> dict[str, Any]:

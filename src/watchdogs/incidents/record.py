@@ -111,6 +111,9 @@ class Intent(BaseModel):
     #: the transition it belongs to: the status once done, and the notification to send then
     status_after: str | None = None
     notify: str | None = None
+    #: the incident's decision state before the claim: restored if the claim's calls are all abandoned unmade,
+    #: so the fresh decision is not misled by a step that never happened
+    prior: dict[str, Any] = Field(default_factory=dict)
 
 
 class OutboxEntry(BaseModel):

@@ -173,10 +173,18 @@ class ExecutionRemediator:
         return query_facts([dict(e) for e in executions], now, own)
 
     def metadata_row(self, execution_arn: str) -> dict[str, Any] | None:
-        """The run's pipeline-metadata row if still RUNNING (runbook: "Use GSI for status queries")."""
-        from watchdogs.metadata import find_running_row  # noqa: PLC0415
+        """The run's pipeline-metadata row if still RUNNING (runbook: "Use GSI for status queries").
 
-        return find_running_row(self.clients.dynamodb, self.settings, execution_arn)
+        The reconciliation is secondary to the triage: a metadata table that cannot be read (missing, denied,
+        throttled) is logged and counted, and the run is triaged without it (nothing to reconcile)."""
+        from watchdogs.metadata import MetadataReadError, find_running_row  # noqa: PLC0415
+
+        try:
+            return find_running_row(self.clients.dynamodb, self.settings, execution_arn)
+        except MetadataReadError as exc:
+            logger.warning("metadata row unavailable; triaged without it", execution=execution_arn, error=str(exc))
+            count("MetadataUnavailable")
+            return None
 
     def opted_out(self, state_machine_arn: str) -> bool:
         from botocore.exceptions import ClientError  # noqa: PLC0415
