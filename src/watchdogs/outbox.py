@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from watchdogs.incidents.base import ConcurrentUpdate, StoreError
 from watchdogs.incidents.record import Incident, OutboxEntry, cap_text
-from watchdogs.incidents.store import ConcurrentUpdate, StoreError
 from watchdogs.models.domain import IncidentStatus, Severity
 from watchdogs.notifier import NotifyError
 from watchdogs.observability import count, logger
 
 if TYPE_CHECKING:
-    from watchdogs.incidents.store import IncidentStoreProtocol
+    from watchdogs.incidents.base import IncidentStoreProtocol
     from watchdogs.notifier import Notifier
 
 

@@ -296,8 +296,9 @@ def test_query_cancelled_first_in_the_same_sweep_the_run_waits_for_the_heal_then
     from watchdogs.runtime import reset_runtime
     from watchdogs_local.moto_ext.athena import set_query_execution
 
-    # Given a run whose dbt staging query is held QUEUED past the workgroup threshold (4 s: also the heal's grace)
-    monkeypatch.setenv("QUERY_STUCK_SECONDS", "4")
+    # Given a run whose dbt staging query is held QUEUED past the workgroup threshold (15 s: also the heal's grace,
+    # long enough that a loaded machine cannot let it pass between the cancel and the run's visit)
+    monkeypatch.setenv("QUERY_STUCK_SECONDS", "15")
     reset_runtime()
     hold("athena::execution")
     arn = lakehouse.start_pipeline(sfn, "run-cancelled-first")
@@ -306,11 +307,11 @@ def test_query_cancelled_first_in_the_same_sweep_the_run_waits_for_the_heal_then
     workgroup = lakehouse.names.pipeline_workgroup
     athena = boto3.client("athena")
     [query_id] = athena.list_query_executions(WorkGroup=workgroup)["QueryExecutionIds"]
-    set_query_execution(query_id, submitted_seconds_ago=30)
+    set_query_execution(query_id, submitted_seconds_ago=60)
     time.sleep(1.2)  # past the (compressed) execution threshold
 
     # When one sweep visits the stuck query first (causes first) and cancels it ...
-    cancelled = handle(query_finding(query_id, workgroup, running=30, threshold=4))
+    cancelled = handle(query_finding(query_id, workgroup, running=60, threshold=15))
     assert cancelled.actions == ["stop_query:cancelled"]
     assert athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "CANCELLED"
     # ... and then the run, which no longer has any query running
@@ -327,11 +328,11 @@ def test_query_cancelled_first_in_the_same_sweep_the_run_waits_for_the_heal_then
     heal = stuck["facts"]["heal"]
     assert heal["target"] == f"athena:{workgroup}"
     started = datetime.fromisoformat(heal["started_at"].replace("Z", "+00:00"))
-    assert datetime.fromisoformat(heal["grace_until"].replace("Z", "+00:00")) == started + timedelta(seconds=4)
-    assert datetime.now(UTC) - started < timedelta(seconds=4)  # the heal began at the cancel, not at this visit
+    assert datetime.fromisoformat(heal["grace_until"].replace("Z", "+00:00")) == started + timedelta(seconds=15)
+    assert datetime.now(UTC) - started < timedelta(seconds=15)  # the heal began at the cancel, not at this visit
 
     # When the grace has passed and the run is still stuck on Athena work (its re-submitted model is held too)
-    wait_until(lambda: datetime.now(UTC) > started + timedelta(seconds=4.2), what="the heal's grace to pass")
+    wait_until(lambda: datetime.now(UTC) > started + timedelta(seconds=15.2), what="the heal's grace to pass", timeout=40)
     api_calls.reset()
     stopped = handle(stuck_finding(arn, lakehouse.state_machine_arn))
 

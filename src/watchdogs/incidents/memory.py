@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from watchdogs.incidents.record import Budget, Incident, ResourceState
-from watchdogs.incidents.store import (
+from watchdogs.incidents.base import (
     ConcurrentUpdate,
     StoreError,
     closed_record,
@@ -16,6 +15,7 @@ from watchdogs.incidents.store import (
     new_incident_record,
     stamped,
 )
+from watchdogs.incidents.record import Budget, Incident, ResourceState
 from watchdogs.models.domain import Condition, IncidentStatus, ResourceType
 
 if TYPE_CHECKING:

@@ -26,168 +26,38 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from watchdogs.incidents.base import (
+    ConcurrentUpdate,
+    IncidentStoreProtocol,
+    StoreError,
+    closed_record,
+    history_sk,
+    new_incident_record,
+    resource_pk,
+    stamped,
+)
 from watchdogs.incidents.record import Budget, Incident, ResourceState, iso, now_utc
+from watchdogs.incidents.wire import from_ddb, incident_from_item, to_ddb
 from watchdogs.models.domain import Condition, IncidentStatus, ResourceType
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+__all__ = [
+    "ConcurrentUpdate",
+    "IncidentStore",
+    "IncidentStoreProtocol",
+    "StoreError",
+    "incident_from_item",
+    "resource_pk",
+]
+
 OPEN_INDEX = "open-index"
 OPEN_FLAG = "OPEN"
 OUTBOX_INDEX = "outbox-index"
 OUTBOX_FLAG = "PENDING"
-
-
-class StoreError(RuntimeError):
-    """The incident table could not be read or written (translated from botocore errors)."""
-
-
-class ConcurrentUpdate(RuntimeError):  # noqa: N818 - a signal, not an error condition
-    """Another invocation changed the incident first: this one must not act."""
-
-
-class IncidentStoreProtocol(Protocol):
-    """What the engine, the sweep and the CLI need of an incident store (DynamoDB, or the in-memory fake)."""
-
-    environment: str
-
-    def load(self, resource_type: ResourceType, resource_id: str) -> ResourceState: ...
-
-    def list_open(self, limit: int = 100) -> list[Incident]: ...
-
-    def list_pending(self, limit: int = 100) -> list[Incident]: ...
-
-    def history(self, resource_type: ResourceType, resource_id: str) -> list[Incident]: ...
-
-    def new_incident(
-        self,
-        resource_type: ResourceType,
-        resource_id: str,
-        condition: Condition,
-        *,
-        status: IncidentStatus,
-        detected_at: datetime,
-        **fields: Any,
-    ) -> Incident: ...
-
-    def save(
-        self, incident: Incident, *, expected_version: int, budget: tuple[Budget, Budget] | None = None
-    ) -> Incident: ...
-
-    def close(self, incident: Incident, *, status: IncidentStatus = IncidentStatus.RESOLVED) -> Incident: ...
-
-    def save_closed(self, incident: Incident, *, expected_version: int) -> Incident: ...
-
-    def put_budget(self, resource_type: ResourceType, resource_id: str, budget: Budget) -> None: ...
-
-
-def resource_pk(resource_type: ResourceType, resource_id: str) -> str:
-    return f"RES#{resource_type.value}#{resource_id}"
-
-
-def history_sk(incident: Incident) -> str:
-    return f"HIST#{incident.condition.value}#{incident.detected_at}#{incident.incident_id}"
-
-
-def new_incident_record(
-    resource_type: ResourceType,
-    resource_id: str,
-    condition: Condition,
-    *,
-    status: IncidentStatus,
-    detected_at: datetime,
-    environment: str,
-    **fields: Any,
-) -> Incident:
-    return Incident(
-        incident_id=str(uuid.uuid4()),
-        resource_type=resource_type,
-        resource_id=resource_id,
-        condition=condition,
-        status=status,
-        environment=environment,
-        detected_at=iso(detected_at),
-        updated_at=iso(now_utc()),
-        **fields,
-    )
-
-
-def stamped(incident: Incident, expected_version: int) -> Incident:
-    """The incident as written: next version, a fresh write token, bounded."""
-    return incident.model_copy(
-        update={"version": expected_version + 1, "updated_at": iso(now_utc()), "write_token": uuid.uuid4().hex}
-    ).bounded()
-
-
-def closed_record(incident: Incident, status: IncidentStatus) -> Incident:
-    closed_at = now_utc()
-    return incident.model_copy(
-        update={
-            "status": status,
-            "resolved_at": incident.resolved_at or iso(closed_at),
-            "lease_owner": None,
-            "lease_until": None,
-            "pending_step": None,
-            "intents": [],
-        }
-    )
-
-
-# ------------------------------------------------------------------------------------------------ wire format
-def _serializer() -> Any:
-    from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415
-
-    return TypeSerializer()
-
-
-def _deserializer() -> Any:
-    from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415
-
-    return TypeDeserializer()
-
-
-def _to_ddb(value: dict[str, Any]) -> dict[str, Any]:
-    ser = _serializer()
-    return {k: ser.serialize(_ddb_safe(v)) for k, v in value.items() if v is not None}
-
-
-def _ddb_safe(value: Any) -> Any:
-    """DynamoDB wants Decimal, not float."""
-    from decimal import Decimal  # noqa: PLC0415
-
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _ddb_safe(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_ddb_safe(v) for v in value]
-    return value
-
-
-def _from_ddb(item: dict[str, Any]) -> dict[str, Any]:
-    deser = _deserializer()
-    return {k: _plain(deser.deserialize(v)) for k, v in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    from decimal import Decimal  # noqa: PLC0415
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, set):
-        return sorted(_plain(v) for v in value)
-    return value
-
-
-def incident_from_item(item: dict[str, Any]) -> Incident:
-    """An incident from a raw DynamoDB item (``CUR#`` or ``HIST#``), e.g. from a Scan of the table."""
-    return Incident.model_validate(_from_ddb(item))
 
 
 def _code(exc: Exception) -> str:
@@ -248,7 +118,7 @@ class IncidentStore:
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"cannot load incidents of {pk}: {exc}") from exc
         for raw in response.get("Items", []):
-            item = _from_ddb(raw)
+            item = from_ddb(raw)
             if item["sk"] == "BUDGET":
                 state.budget = Budget(
                     action_times=[float(t) for t in item.get("action_times", [])],
@@ -275,7 +145,7 @@ class IncidentStore:
         try:
             while len(incidents) < limit:
                 response = self.client.query(**kwargs)
-                incidents.extend(Incident.model_validate(_from_ddb(raw)) for raw in response.get("Items", []))
+                incidents.extend(Incident.model_validate(from_ddb(raw)) for raw in response.get("Items", []))
                 if "LastEvaluatedKey" not in response:
                     break
                 kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -306,7 +176,7 @@ class IncidentStore:
             )
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"cannot read the history of {resource_type.value} {resource_id}: {exc}") from exc
-        return [Incident.model_validate(_from_ddb(raw)) for raw in response.get("Items", [])]
+        return [Incident.model_validate(from_ddb(raw)) for raw in response.get("Items", [])]
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
@@ -318,7 +188,7 @@ class IncidentStore:
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"cannot re-read {pk}/{sk}: {exc}") from exc
         item = response.get("Item")
-        return _from_ddb(item) if item else None
+        return from_ddb(item) if item else None
 
     # ------------------------------------------------------------------------------------------------ writes
     def new_incident(
@@ -354,7 +224,7 @@ class IncidentStore:
         return body
 
     def _put(self, saved: Incident, sk: str, expected_version: int) -> dict[str, Any]:
-        put: dict[str, Any] = {"TableName": self.table_name, "Item": _to_ddb(self._body(saved, sk))}
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": to_ddb(self._body(saved, sk))}
         if expected_version == 0:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
@@ -371,7 +241,7 @@ class IncidentStore:
             "quarantine_reason": new.quarantine_reason,
             "version": old.version + 1,
         }
-        put: dict[str, Any] = {"TableName": self.table_name, "Item": _to_ddb(item)}
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": to_ddb(item)}
         if old.version == 0:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
@@ -444,7 +314,7 @@ class IncidentStore:
                     "ExpressionAttributeValues": {":v": {"N": str(incident.version)}},
                 }
             },
-            {"Put": {"TableName": self.table_name, "Item": _to_ddb(self._body(closed, sk))}},
+            {"Put": {"TableName": self.table_name, "Item": to_ddb(self._body(closed, sk))}},
         ]
         token = closed.write_token or uuid.uuid4().hex
         return self._write(
@@ -465,7 +335,7 @@ class IncidentStore:
         """Overwrite a resource's budget (operator acknowledgement)."""
         self.client.put_item(
             TableName=self.table_name,
-            Item=_to_ddb(
+            Item=to_ddb(
                 {
                     "pk": resource_pk(resource_type, resource_id),
                     "sk": "BUDGET",

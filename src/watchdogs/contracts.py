@@ -1,0 +1,78 @@
+"""The contracts between the engine and the rest: what a runbook's remediator provides, and what one finding
+led to (the handlers' small summary)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from watchdogs.incidents import TimelineEntry, iso
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from watchdogs.incidents import Incident, ResourceState
+    from watchdogs.models.domain import Decision, Finding, ResourceType
+
+
+class Remediator(Protocol):
+    """One resource type's watchdog: scope, facts (AWS reads) and the pure runbook decision."""
+
+    resource_type: ResourceType
+    #: IAM actions ``inspect`` needs (the meta-test checks template.yaml grants them)
+    read_permissions: tuple[str, ...]
+    #: names of :data:`watchdogs.actions.ACTIONS` its decisions may plan; the engine refuses any other
+    action_names: tuple[str, ...]
+
+    def in_scope(self, finding: Finding) -> bool:
+        """Cheap scope check on the resource's own name/ARN, before any AWS call."""
+        ...
+
+    def inspect(self, finding: Finding, state: ResourceState) -> dict[str, Any]:
+        """Re-read the resource (state, tags, ...). ``facts["opted_out"]`` true means: never touch."""
+        ...
+
+    def decide(
+        self, finding: Finding, facts: dict[str, Any], incident: Incident | None, state: ResourceState, now: datetime
+    ) -> Decision:
+        """Pure: the runbook's decision for this finding, now."""
+        ...
+
+
+@dataclass
+class HandleResult:
+    """What one finding led to (returned by handlers as their small summary)."""
+
+    outcome: str
+    resource: str
+    condition: str
+    incident_id: str | None = None
+    status: str | None = None
+    actions: list[str] = field(default_factory=list)
+    notified: bool = False
+    detail: str = ""
+    delegated: list[HandleResult] = field(default_factory=list)
+    pending_notifications: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "resource": self.resource,
+            "condition": self.condition,
+            "incident_id": self.incident_id,
+            "status": self.status,
+            "actions": self.actions,
+            "notified": self.notified,
+            "detail": self.detail,
+            "delegated": [d.as_dict() for d in self.delegated],
+            "pending_notifications": self.pending_notifications,
+        }
+
+
+def facts_for_record(facts: dict[str, Any]) -> dict[str, Any]:
+    """Facts worth keeping on the incident (drop bulky or internal ones)."""
+    return {k: v for k, v in facts.items() if k not in {"opted_out", "tags", "raw"} and v is not None}
+
+
+def entry(now: datetime, kind: str, detail: str = "", **fields: Any) -> TimelineEntry:
+    return TimelineEntry(at=iso(now), kind=kind, detail=detail, **fields)
