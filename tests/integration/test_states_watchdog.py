@@ -332,7 +332,9 @@ def test_query_cancelled_first_in_the_same_sweep_the_run_waits_for_the_heal_then
     assert datetime.now(UTC) - started < timedelta(seconds=15)  # the heal began at the cancel, not at this visit
 
     # When the grace has passed and the run is still stuck on Athena work (its re-submitted model is held too)
-    wait_until(lambda: datetime.now(UTC) > started + timedelta(seconds=15.2), what="the heal's grace to pass", timeout=40)
+    wait_until(
+        lambda: datetime.now(UTC) > started + timedelta(seconds=15.2), what="the heal's grace to pass", timeout=40
+    )
     api_calls.reset()
     stopped = handle(stuck_finding(arn, lakehouse.state_machine_arn))
 

@@ -25,15 +25,10 @@ from tests.integration.test_sweep import (  # noqa: F401 - fixtures
 from tests.support.aws import ACCOUNT, REGION, ApiCalls
 from watchdogs.engine import HandleResult
 from watchdogs.models.domain import Finding
-from watchdogs.sweep import (
-    ATHENA_BATCH_SIZE,
-    ATHENA_LIST_PAGE_SIZE,
-    GLUE_PAGE_SIZE,
-    SFN_PAGE_SIZE,
-    Sweep,
-    SweepReport,
-    run_sweep_once,
-)
+from watchdogs.runbooks.crawler.discover import GLUE_PAGE_SIZE
+from watchdogs.runbooks.execution.discover import SFN_PAGE_SIZE
+from watchdogs.runbooks.query.discover import ATHENA_BATCH_SIZE, ATHENA_LIST_PAGE_SIZE
+from watchdogs.sweep import Sweep, SweepReport, run_sweep_once
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from watchdogs.actions import ACTIONS
 from watchdogs.runbooks.crawler import CrawlerRemediator
 from watchdogs.runbooks.execution import ExecutionRemediator
 from watchdogs.runbooks.query import QueryRemediator
-from watchdogs.sweep import DISCOVERY_PERMISSIONS
+from watchdogs.sweep import SWEEP_PERMISSIONS
 from watchdogs_local.template import granted_statements, translate_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,13 +44,14 @@ def _actions(statement: dict[str, Any]) -> set[str]:
 
 
 def declared(function_id: str) -> set[str]:
-    needed: set[str] = set()
+    sweep = function_id == "SweepFunction"
+    needed: set[str] = set(SWEEP_PERMISSIONS) if sweep else set()
     for remediator in REMEDIATORS[function_id]:
         needed |= set(remediator.read_permissions)
+        if sweep:  # the sweep runs each runbook's discovery besides its remediation
+            needed |= set(remediator.discovery_permissions)
         for name in remediator.action_names:
             needed |= set(ACTIONS[name].iam_actions)
-    if function_id == "SweepFunction":
-        needed |= set(DISCOVERY_PERMISSIONS)
     return needed
 
 

@@ -10,19 +10,21 @@ import pytest
 
 from watchdogs.incidents import Incident, iso
 from watchdogs.models.domain import Condition, IncidentStatus, ResourceType
+from watchdogs.runbooks.crawler import CrawlerRemediator
+from watchdogs.runbooks.crawler.discover import crawler_recovered, crawler_running_seconds
+from watchdogs.runbooks.discovery import already_seen
+from watchdogs.runbooks.execution import ExecutionRemediator
+from watchdogs.runbooks.execution.discover import execution_run_started
+from watchdogs.runbooks.query import QueryRemediator
+from watchdogs.runbooks.query.discover import ATHENA_DML_TIMEOUT_SECONDS, check_thresholds
 from watchdogs.settings import load_settings
-from watchdogs.sweep import (
-    ATHENA_DML_TIMEOUT_SECONDS,
-    DISCOVERY_PERMISSIONS,
-    already_seen,
-    call_bounds,
-    check_thresholds,
-    crawler_recovered,
-    crawler_running_seconds,
-    execution_run_started,
-    incident_scope_key,
-)
+from watchdogs.sweep import SWEEP_PERMISSIONS, call_bounds, incident_scope_key
 
+#: every read of one sweep: what each runbook's discovery declares, and the sweep's own
+DISCOVERY_PERMISSIONS = {
+    *SWEEP_PERMISSIONS,
+    *(p for r in (CrawlerRemediator, QueryRemediator, ExecutionRemediator) for p in r.discovery_permissions),
+}
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 BASE = {
     "ENVIRONMENT": "sandbox",

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
 from watchdogs.observability import logger
+from watchdogs.runbooks.crawler.discover import DISCOVERY_PERMISSIONS
+from watchdogs.runbooks.crawler.discover import discover as discover_crawlers
 from watchdogs.runbooks.crawler.facts import CrawlerFacts, expects_new_data
 from watchdogs.runbooks.crawler.recovery import decide_no_new_data, decide_recovered, decide_started
 from watchdogs.runbooks.crawler.reset import decide_stuck, reset_due
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
     from watchdogs.clients import AwsClients
     from watchdogs.incidents import Incident, ResourceState
+    from watchdogs.runbooks.discovery import DiscoveryContext, Found
     from watchdogs.settings import Settings
 
 GET_CRAWLER = "glue:GetCrawler"
@@ -47,12 +50,18 @@ class CrawlerRemediator:
 
     resource_type = ResourceType.CRAWLER
     read_permissions: tuple[str, ...] = tuple(sorted({p for reads in CONDITIONS.values() for p in reads}))
+    #: IAM actions :meth:`discover` needs (the sweep's own reads for this runbook)
+    discovery_permissions: tuple[str, ...] = DISCOVERY_PERMISSIONS
     action_names: tuple[str, ...] = ("stop_crawler", "start_crawler")
     steps = STEPS
 
     def __init__(self, settings: Settings, clients: AwsClients) -> None:
         self.settings = settings
         self.clients = clients
+
+    def discover(self, ctx: DiscoveryContext) -> list[Found]:
+        """What the scheduled sweep finds for this runbook (:mod:`.discover`): no event needed."""
+        return discover_crawlers(ctx)
 
     def in_scope(self, finding: Finding) -> bool:
         """Judged on what is acted on: the crawler's name (``resource_id``), in this account and region."""

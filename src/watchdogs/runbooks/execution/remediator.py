@@ -16,6 +16,8 @@ from watchdogs.actions import STOP_ERROR
 from watchdogs.incidents import iso
 from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
 from watchdogs.observability import count, logger
+from watchdogs.runbooks.execution.discover import DISCOVERY_PERMISSIONS
+from watchdogs.runbooks.execution.discover import discover as discover_executions
 from watchdogs.runbooks.execution.facts import ExecutionFacts, QueryFact
 from watchdogs.runbooks.execution.failed import decide_failed
 from watchdogs.runbooks.execution.history import HISTORY_PAGE, HistoryView, WaitsOn, read_history, wait_target
@@ -27,6 +29,7 @@ from watchdogs.shared import is_opted_out, state_machine_of, tags_from_pairs, un
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients
     from watchdogs.incidents import Incident, ResourceState
+    from watchdogs.runbooks.discovery import DiscoveryContext, Found
     from watchdogs.settings import Settings
 
 DESCRIBE = "states:DescribeExecution"
@@ -93,6 +96,8 @@ class ExecutionRemediator:
     resource_type = ResourceType.EXECUTION
     CONDITIONS: ClassVar[dict[Condition, tuple[str, ...]]] = CONDITIONS
     read_permissions: tuple[str, ...] = tuple(dict.fromkeys(r for reads in CONDITIONS.values() for r in reads))
+    #: IAM actions :meth:`discover` needs (the sweep's own reads for this runbook)
+    discovery_permissions: tuple[str, ...] = DISCOVERY_PERMISSIONS
     action_names: tuple[str, ...] = ("stop_execution", "redrive_execution", "reconcile_metadata")
     steps = STEPS
     #: heal at the cause: stuck crawler / query findings are handed to these remediations (same function)
@@ -101,6 +106,10 @@ class ExecutionRemediator:
     def __init__(self, settings: Settings, clients: AwsClients) -> None:
         self.settings = settings
         self.clients = clients
+
+    def discover(self, ctx: DiscoveryContext) -> list[Found]:
+        """What the scheduled sweep finds for this runbook (:mod:`.discover`): no event needed."""
+        return discover_executions(ctx)
 
     def in_scope(self, finding: Finding) -> bool:
         """Judged on what is acted on: the state machine parsed from the execution's own ARN, never the one a

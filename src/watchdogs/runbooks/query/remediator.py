@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
 from watchdogs.observability import count, logger
 from watchdogs.runbooks.query.cancel import cancel_due, decide_stuck, guard_cancel
+from watchdogs.runbooks.query.discover import DISCOVERY_PERMISSIONS
+from watchdogs.runbooks.query.discover import discover as discover_queries
 from watchdogs.runbooks.query.facts import QueryFacts
 from watchdogs.runbooks.query.rules import (
     NEEDS_WORKGROUP_LIMITS,
@@ -36,6 +38,7 @@ from watchdogs.shared import foreign_origin, is_opted_out, tags_from_pairs, work
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients
     from watchdogs.incidents import Incident, ResourceState
+    from watchdogs.runbooks.discovery import DiscoveryContext, Found
     from watchdogs.settings import Settings
 
 GET_QUERY_EXECUTION = "athena:GetQueryExecution"
@@ -63,12 +66,18 @@ class QueryRemediator:
 
     resource_type = ResourceType.QUERY
     read_permissions: tuple[str, ...] = tuple(sorted({p for reads in CONDITIONS.values() for p in reads}))
+    #: IAM actions :meth:`discover` needs (the sweep's own reads for this runbook)
+    discovery_permissions: tuple[str, ...] = DISCOVERY_PERMISSIONS
     action_names: tuple[str, ...] = ("stop_query",)
     steps = STEPS
 
     def __init__(self, settings: Settings, clients: AwsClients) -> None:
         self.settings = settings
         self.clients = clients
+
+    def discover(self, ctx: DiscoveryContext) -> list[Found]:
+        """What the scheduled sweep finds for this runbook (:mod:`.discover`): no event needed."""
+        return discover_queries(ctx)
 
     def in_scope(self, finding: Finding) -> bool:
         """The claimed workgroup must be listed in ``SCOPE_WORKGROUPS`` (findings carry it as ``scope_key``) and an
