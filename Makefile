@@ -96,6 +96,7 @@ invoke: venv ## invoke one function on one sample event, no Docker: make invoke 
 
 soak: venv ## long property-test run: thousands of random histories (PROPERTY_EXAMPLES, PROPERTY_STEPS)
 	PROPERTY_EXAMPLES=$${PROPERTY_EXAMPLES:-3000} PROPERTY_STEPS=$${PROPERTY_STEPS:-60} PROPERTY_RANDOM=1 \
+		PROPERTY_MOTO_EXAMPLES=$${PROPERTY_MOTO_EXAMPLES:-300} \
 		$(BIN)/pytest -q -p no:cacheprovider --timeout 3600 -s tests/property
 
 docs: venv ## regenerate docs/lifecycle.md from the runbooks' step tables
