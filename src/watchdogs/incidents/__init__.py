@@ -3,6 +3,7 @@
 
 from watchdogs.incidents.record import (
     Budget,
+    Evidence,
     Incident,
     Intent,
     OutboxEntry,
@@ -32,6 +33,7 @@ __all__ = [
     "OUTBOX_INDEX",
     "Budget",
     "ConcurrentUpdate",
+    "Evidence",
     "Incident",
     "IncidentStore",
     "IncidentStoreProtocol",

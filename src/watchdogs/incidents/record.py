@@ -33,6 +33,8 @@ FACT_CHARS = 1000
 FACT_ITEMS = 20
 FACT_KEYS = 60
 ADVICE_ITEMS = 12
+EVIDENCE_ITEMS = 6
+EVIDENCE_LINES = 25
 #: an item whose JSON exceeds this is shrunk further (DynamoDB's limit is 400 KB; we aim far lower)
 ITEM_BUDGET_BYTES = 48_000
 
@@ -116,6 +118,24 @@ class Intent(BaseModel):
     prior: dict[str, Any] = Field(default_factory=dict)
 
 
+class Evidence(BaseModel):
+    """What the watchdogs found while diagnosing, the way the runbook tells a person to look (log lines of a failed
+    crawl, the failing dbt tests, a stuck run's history excerpt...). Gathered best-effort: when it could not be
+    gathered, ``unavailable`` says why and ``lines`` is empty. ``lines`` are untrusted text (quoted when rendered)."""
+
+    kind: str  # crawler-log | failing-tests | stuck-history | scan-limit | new-data | ...
+    title: str
+    lines: list[str] = Field(default_factory=list)
+    source: str = ""  # where it came from (log stream, query id, API), for the reader to look further
+    at: str = ""
+    unavailable: str | None = None
+
+    @field_validator("lines")
+    @classmethod
+    def _cap_lines(cls, value: list[str]) -> list[str]:
+        return [cap_text(line, DETAIL_CHARS) for line in value[:EVIDENCE_LINES]]
+
+
 class OutboxEntry(BaseModel):
     """A notification of one transition, pending until SNS accepts it. The snapshot is the transition as it was,
     so a message sent late still tells the truth of the transition it reports, not of a later one."""
@@ -158,6 +178,8 @@ class Incident(BaseModel):
     #: last time each action was taken (kept outside the bounded timeline: runbooks ask "did we restart it?")
     actions_done: dict[str, str] = Field(default_factory=dict)
     facts: dict[str, Any] = Field(default_factory=dict)
+    #: diagnosis gathered for people (never used by decisions), newest last, bounded
+    evidence: list[Evidence] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     timeline_counts: dict[str, int] = Field(default_factory=dict)  # entries ever written, per kind
     intents: list[Intent] = Field(default_factory=list)
@@ -233,6 +255,7 @@ class Incident(BaseModel):
                 "summary": cap_text(self.summary, SUMMARY_CHARS),
                 "advice": [cap_text(a, DETAIL_CHARS) for a in self.advice[:ADVICE_ITEMS]],
                 "facts": cap_value(self.facts),
+                "evidence": self.evidence[-EVIDENCE_ITEMS:],
                 "timeline": self.timeline[-TIMELINE_KEEP:],
             }
         )
@@ -242,6 +265,10 @@ class Incident(BaseModel):
             capped = capped.model_copy(
                 update={
                     "facts": cap_value(capped.facts, chars=chars, items=keep),
+                    "evidence": [
+                        e.model_copy(update={"lines": [cap_text(x, chars) for x in e.lines[:keep]]})
+                        for e in capped.evidence[-keep:]
+                    ],
                     "timeline": capped.timeline[-keep:],
                     "outbox": [
                         o.model_copy(update={"snapshot": cap_value(o.snapshot, chars=chars, items=keep)})
