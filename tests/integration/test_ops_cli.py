@@ -74,7 +74,9 @@ def test_open_is_a_table_for_people_and_json_for_scripts(
     code, out, err = cli(capsys, aws["endpoint"], "open")
     # Then people get aligned rows with the execution's name (not its ARN), scripts get JSON
     assert (code, err) == (0, "")
-    assert out.splitlines()[1].split() == [*"RESOURCE CONDITION STATUS SEVERITY CLASSIFICATION DETECTED ACTIONS".split()]
+    assert out.splitlines()[1].split() == [
+        *["RESOURCE", "CONDITION", "STATUS", "SEVERITY", "CLASSIFICATION", "DETECTED", "ACTIONS"]
+    ]
     assert f"crawler {CRAWLER}" in out
     assert "execution manual-20260101 " in out
     assert EXECUTION not in out
@@ -89,7 +91,10 @@ def test_show_resolves_an_execution_name_and_a_query_id_prefix(
     s = store()
     query_id = "9310e210-5e27-4e6d-8a52-9638cc78389e"
     for rtype, rid in ((ResourceType.EXECUTION, EXECUTION), (ResourceType.QUERY, query_id)):
-        s.save(s.new_incident(rtype, rid, Condition.STUCK, status=IncidentStatus.OPEN, detected_at=now_utc()), expected_version=0)
+        s.save(
+            s.new_incident(rtype, rid, Condition.STUCK, status=IncidentStatus.OPEN, detected_at=now_utc()),
+            expected_version=0,
+        )
     # When on-call shows them by the names an alert prints
     shown = ok_json(capsys, aws["endpoint"], "show", "execution", "manual-20260101")
     by_prefix = ok_json(capsys, aws["endpoint"], "show", "query", "9310e210")
@@ -116,7 +121,9 @@ def test_unknown_resources_are_not_found(
     # Then: exit 1, one line on stderr naming it, nothing written
     assert code == 1
     assert out == ""
-    assert err.startswith("not found: ") and what in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("not found: ")
+    assert what in err
+    assert len(err.strip().splitlines()) == 1
     assert table_items() == []
 
 
@@ -126,10 +133,13 @@ def test_ack_ends_the_hold_resets_the_budget_records_and_publishes(
     # Given an escalated incident on a quarantined crawler
     incident = escalated_quarantined()
     # When on-call acknowledges it with a reason
-    code, out, err = cli(capsys, aws["endpoint"], "ack", "crawler", CRAWLER, "--by", "ana@example.com", "--reason", "fixed the role")
+    code, out, err = cli(
+        capsys, aws["endpoint"], "ack", "crawler", CRAWLER, "--by", "ana@example.com", "--reason", "fixed the role"
+    )
     # Then the quarantine is lifted, the budget reset, the hold ended
     assert (code, err) == (0, "")
-    assert "acknowledged: crawler" in out and "quarantine lifted" in out
+    assert "acknowledged: crawler" in out
+    assert "quarantine lifted" in out
     state = store().load(ResourceType.CRAWLER, CRAWLER)
     assert not state.budget.is_quarantined(now_utc())
     assert state.budget.action_times == []
@@ -153,7 +163,7 @@ def test_resolve_closes_as_resolved_by_a_person_and_publishes(
     # Given an escalated incident
     incident = escalated_quarantined()
     # When on-call resolves it with a note
-    code, out, err = cli(
+    code, _out, err = cli(
         capsys, aws["endpoint"], "resolve", "crawler", CRAWLER, "--by", "ana", "--note", "re-ran the crawl by hand"
     )
     # Then it left the active slot and is in history as resolved, with the note and who
@@ -188,7 +198,9 @@ def test_note_goes_on_the_timeline_only(
     assert subscriber.messages() == []
     # And `show` prints it for people
     code, out, _ = cli(capsys, aws["endpoint"], "show", "crawler", CRAWLER)
-    assert code == 0 and "waiting for the IAM team" in out and "QUARANTINED" in out
+    assert code == 0
+    assert "waiting for the IAM team" in out
+    assert "QUARANTINED" in out
 
 
 def test_usage_errors_exit_2(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:

@@ -194,7 +194,9 @@ def _matches(target: Target, parameter: str, values: list[str]) -> list[str] | N
         return []
     if parameter == "CrawlerPrefixes":
         names = [
-            c for page in target.client("glue").get_paginator("list_crawlers").paginate() for c in page["CrawlerNames"]
+            c["Name"]
+            for page in target.client("glue").get_paginator("get_crawlers").paginate()
+            for c in page["Crawlers"]
         ]
     elif parameter == "StateMachineNamePrefixes":
         names = [
