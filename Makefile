@@ -90,6 +90,9 @@ test: ## lint, typecheck, template checks, tests (CI: .ci/run)
 demo: venv ## the embedded emulator run: template deployed into moto, faults injected, watchdogs healing
 	$(BIN)/python -m watchdogs_local.demo
 
+ops-demo: venv ## the demo, then watchdogs-ops (open, show, report, replay, ack, note, smoke) on what it left
+	$(BIN)/python -m watchdogs_local.ops_demo
+
 invoke: venv ## invoke one function on one sample event, no Docker: make invoke FN=<logical id> EVENT=events/<file>.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function logical id> EVENT=events/<file>.json" >&2; exit 2; }
 	$(BIN)/python -m watchdogs_local.invoke $(FN) $(EVENT)

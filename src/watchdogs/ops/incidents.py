@@ -121,7 +121,11 @@ def _operate(target: Target, store: IncidentStore, args: argparse.Namespace) -> 
 def _operated_text(result: operator.OperatorResult, resource_id: str, sent: int, pending: int) -> str:
     what = {"ack": "acknowledged", "resolve": "resolved", "note": "noted"}[result.operation]
     lines = [f"{what}: {result.resource_type.value} {short(resource_id)}"]
-    lines += [f"  incident {i.incident_id} {i.condition.value} -> {i.status.value}" for i in result.incidents]
+    for i in result.incidents:
+        held = result.operation == "ack" and i.status.value == "escalated"
+        lines.append(
+            f"  incident {i.incident_id} {i.condition.value} {i.status.value}" + (": hold ended" if held else "")
+        )
     if result.operation == "ack":
         lines.append(
             "  budget reset" + (", quarantine lifted" if result.quarantine_lifted else "") + ": the watchdogs act again"

@@ -232,7 +232,7 @@ def _render(target: Target, message_id: str, functions: list[dict[str, Any]], ra
             f["function"],
             "OK" if f["ok"] else "FAIL",
             f["outcome"],
-            f"expected {f['expected']}",
+            f["expected"],
             f"{f['ms']} ms",
             f["error"],
         ]
@@ -241,8 +241,9 @@ def _render(target: Target, message_id: str, functions: list[dict[str, Any]], ra
     lines.append(table(("FUNCTION", "RESULT", "OUTCOME", "EXPECTED", "TIME", "ERROR"), rows))
     lines += ["", "Blast radius: what each scope parameter lets the stack change"]
     for r in radius:
-        values = ", ".join(r["values"]) or "(empty: nothing)"
-        lines.append(f"  {r['parameter']} = {values}")
+        star = "*" if r["parameter"].endswith("Prefixes") else ""
+        values = ", ".join(f"{v}{star}" for v in r["values"]) or "(empty: nothing)"
+        lines.append(f"  {r['parameter']} = {', '.join(r['values']) or '(empty)'}")
         lines.append(f"    {r['what']} {values}: {', '.join(r['grants']) or 'no mutating action'}")
         if r["matches_now"] is not None:
             found = r["matches_now"]

@@ -1,0 +1,120 @@
+"""``make ops-demo``: the demo, then ``watchdogs-ops`` on what it left, as on-call would use it.
+
+Plays the demo's scenarios (:mod:`watchdogs_local.demo`) on an emulator this module keeps up afterwards, writes the
+state-change events the demo routed as a JSON-lines archive (schedule ticks left out: an EventBridge archive of the
+watched rules holds the services' events), then runs ``watchdogs-ops`` against the deployed stack: ``open``,
+``show``, ``report``, ``replay`` of that archive (a dry run: the table is compared before and after), ``smoke``
+(functions invoked in-process, moto runs no Lambda code). The output is what docs/operations.md shows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from watchdogs_local.demo import Demo
+    from watchdogs_local.emulator import Deployment
+
+
+def archive(demo: Demo, path: Path) -> int:
+    """The distinct state-change events the demo routed, in order, as JSON lines. Returns how many."""
+    seen: set[str] = set()
+    lines = []
+    for delivery in demo.router.deliveries if demo.router else []:
+        event = delivery.event
+        if event.get("source") in {"aws.events", "aws.scheduler"} or event["id"] in seen:
+            continue
+        seen.add(event["id"])
+        lines.append(json.dumps(event))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines)
+
+
+def ops(stack: str, endpoint: str, *args: str, **hooks: Any) -> int:
+    from watchdogs.ops import main  # noqa: PLC0415
+
+    print(f"\n$ watchdogs-ops --stack-name {stack} {shlex.join(args)}", flush=True)
+    return main(["--stack-name", stack, "--endpoint", endpoint, *args], **hooks)
+
+
+def table_items(demo: Demo, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = demo.client("dynamodb").scan(TableName=table)["Items"]
+    return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+
+
+def main() -> int:
+    from watchdogs_local.demo import STACK, Demo  # noqa: PLC0415
+    from watchdogs_local.emulator import Emulator  # noqa: PLC0415
+
+    with Emulator() as emulator:
+        demo = Demo(out=io.StringIO(), emulator=emulator)
+        print("playing the demo's scenarios (make demo) ...", flush=True)
+        if demo.run() != 0:
+            print(demo.out.getvalue() if isinstance(demo.out, io.StringIO) else "", file=sys.stderr)
+            return 1
+        for key, value in emulator.environment().items():
+            if key != "AWS_ENDPOINT_URL":
+                os.environ[key] = value
+        assert demo.deployment is not None
+        table = demo.deployment.outputs["IncidentTableName"]
+        events = Path(tempfile.gettempdir()) / "watchdogs-demo-events.jsonl"
+        print(f"{archive(demo, events)} distinct state-change events written to {events}")
+        ops(STACK, emulator.endpoint, "open")
+        crawler = "lakehouse-sandbox-processed-crawler"
+        ops(STACK, emulator.endpoint, "show", "crawler", crawler)
+        ops(STACK, emulator.endpoint, "report", "--since", "1d")
+        before = table_items(demo, table)
+        ops(STACK, emulator.endpoint, "replay", str(events))
+        print(f"(incident table unchanged by the replay: {table_items(demo, table) == before})")
+        failure = _in_progress_failure(demo, events)
+        if failure is not None:
+            before = table_items(demo, table)
+            ops(STACK, emulator.endpoint, "replay", str(failure))
+            print(f"(incident table unchanged by the replay: {table_items(demo, table) == before})")
+        ops(STACK, emulator.endpoint, "ack", "crawler", crawler, "--by", "ana@example.com", "--reason", "role fixed")
+        ops(STACK, emulator.endpoint, "note", "crawler", crawler, "--by", "ana@example.com", "re-crawl at 09:00")
+        ops(STACK, emulator.endpoint, "smoke", invoke=_in_process(demo.deployment, emulator.endpoint))
+    return 0
+
+
+def _in_progress_failure(demo: Demo, events: Path) -> Path | None:
+    """The storm's crawler failure, with the crawler failing again now: what would the watchdogs do with it?"""
+    from watchdogs_local.moto_ext.glue import set_crawl  # noqa: PLC0415
+
+    for line in events.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        detail = event.get("detail", {})
+        if event.get("source") == "aws.glue" and detail.get("state") == "Failed" and "curated" in detail["crawlerName"]:
+            set_crawl(detail["crawlerName"], "FAILED", error_message=detail.get("errorMessage", "Rate exceeded"))
+            path = events.with_name("watchdogs-demo-failure.jsonl")
+            path.write_text(line + "\n", encoding="utf-8")
+            return path
+    return None
+
+
+def _in_process(deployment: Deployment, endpoint: str) -> Any:
+    """Invoke a deployed function's handler in-process (moto's Lambda runs no code without Docker)."""
+    from watchdogs_local.router import Router  # noqa: PLC0415
+
+    router = Router(deployment, endpoint)
+
+    def invoke(name: str, event: dict[str, Any]) -> dict[str, Any]:
+        function = next(f for f in deployment.functions.values() if f.name == name)
+        delivery = router.invoke(function, event)
+        if delivery.error:
+            raise RuntimeError(delivery.error)
+        result: dict[str, Any] = delivery.result
+        return result
+
+    return invoke
+
+
+if __name__ == "__main__":
+    sys.exit(main())
