@@ -37,11 +37,17 @@ def archive(demo: Demo, path: Path) -> int:
     return len(lines)
 
 
-def ops(stack: str, endpoint: str, *args: str, **hooks: Any) -> int:
+def ops(stack: str | None, endpoint: str, *args: str, **hooks: Any) -> int:
+    """Run ``watchdogs-ops`` as on-call would (the emulator's ``--endpoint`` left out of the echoed command)."""
     from watchdogs.ops import main  # noqa: PLC0415
 
-    print(f"\n$ watchdogs-ops --stack-name {stack} {shlex.join(args)}", flush=True)
-    return main(["--stack-name", stack, "--endpoint", endpoint, *args], **hooks)
+    where = ["--stack-name", stack] if stack else []
+    print(f"\n$ {shlex.join(['watchdogs-ops', *where, *args])}", flush=True)
+    code = main([*where, "--endpoint", endpoint, *args], **hooks)
+    sys.stderr.flush()
+    if code:
+        print(f"(exit {code})", flush=True)
+    return code
 
 
 def table_items(demo: Demo, table: str) -> list[dict[str, Any]]:
@@ -80,6 +86,18 @@ def main() -> int:
             print(f"(incident table unchanged by the replay: {table_items(demo, table) == before})")
         ops(STACK, emulator.endpoint, "ack", "crawler", crawler, "--by", "ana@example.com", "--reason", "role fixed")
         ops(STACK, emulator.endpoint, "note", "crawler", crawler, "--by", "ana@example.com", "re-crawl at 09:00")
+        note = "added s3:GetObject to the crawler role, re-ran the crawl"
+        ops(STACK, emulator.endpoint, "resolve", "crawler", crawler, "--by", "ana@example.com", "--note", note)
+        dbt = next(
+            (i.resource_id for i in demo.incidents() if i.is_active and i.resource_type.value == "execution"), ""
+        )
+        if dbt:
+            name = dbt.rsplit(":", 1)[-1]
+            ops(STACK, emulator.endpoint, "show", "execution", name)
+            ops(STACK, emulator.endpoint, "resolve", "execution", name, "--by", "ana@example.com", "--note", "fixed")
+        ops(STACK, emulator.endpoint, "show", "execution", "no-such-run")
+        ops("nope", emulator.endpoint, "open")
+        ops(None, emulator.endpoint, "--table", "nope", "open")
         ops(STACK, emulator.endpoint, "smoke", invoke=_in_process(demo.deployment, emulator.endpoint))
     return 0
 
