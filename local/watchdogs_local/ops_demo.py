@@ -18,9 +18,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from watchdogs_local.demo import STACK
+
 if TYPE_CHECKING:
     from watchdogs_local.demo import Demo
-    from watchdogs_local.emulator import Deployment
+    from watchdogs_local.emulator import Deployment, Emulator
+
+#: the crawler the demo's access-denied scenario leaves escalated
+CRAWLER = "lakehouse-sandbox-processed-crawler"
 
 
 def archive(demo: Demo, path: Path) -> int:
@@ -56,53 +61,65 @@ def table_items(demo: Demo, table: str) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    from watchdogs_local.demo import STACK, Demo  # noqa: PLC0415
     from watchdogs_local.emulator import Emulator  # noqa: PLC0415
 
     with Emulator() as emulator:
-        demo = Demo(out=io.StringIO(), emulator=emulator)
-        print("playing the demo's scenarios (make demo) ...", flush=True)
-        if demo.run() != 0:
-            print(demo.out.getvalue() if isinstance(demo.out, io.StringIO) else "", file=sys.stderr)
+        demo = _play(emulator)
+        if demo is None:
             return 1
-        for key, value in emulator.environment().items():
-            if key != "AWS_ENDPOINT_URL":
-                os.environ[key] = value
-        assert demo.deployment is not None
-        table = demo.deployment.outputs["IncidentTableName"]
-        events = Path(tempfile.gettempdir()) / "watchdogs-demo-events.jsonl"
-        print(f"{archive(demo, events)} distinct state-change events written to {events}")
-        ops(STACK, emulator.endpoint, "open")
-        crawler = "lakehouse-sandbox-processed-crawler"
-        ops(STACK, emulator.endpoint, "show", "crawler", crawler)
-        ops(STACK, emulator.endpoint, "report", "--since", "1d")
-        before = table_items(demo, table)
-        ops(STACK, emulator.endpoint, "replay", str(events))
-        print(f"(incident table unchanged by the replay: {table_items(demo, table) == before})")
-        failure = _in_progress_failure(demo, events)
-        if failure is not None:
-            before = table_items(demo, table)
-            ops(STACK, emulator.endpoint, "replay", str(failure))
-            print(f"(incident table unchanged by the replay: {table_items(demo, table) == before})")
-        ops(STACK, emulator.endpoint, "ack", "crawler", crawler, "--by", "ana@example.com", "--reason", "role fixed")
-        ops(STACK, emulator.endpoint, "note", "crawler", crawler, "--by", "ana@example.com", "re-crawl at 09:00")
-        note = "added s3:GetObject to the crawler role, re-ran the crawl"
-        ops(STACK, emulator.endpoint, "resolve", "crawler", crawler, "--by", "ana@example.com", "--note", note)
-        dbt = next(
-            (i.resource_id for i in demo.incidents() if i.is_active and i.resource_type.value == "execution"), ""
-        )
-        if dbt:
-            name = dbt.rsplit(":", 1)[-1]
-            ops(STACK, emulator.endpoint, "show", "execution", name)
-            ops(STACK, emulator.endpoint, "resolve", "execution", name, "--by", "ana@example.com", "--note", "fixed")
-        ops(STACK, emulator.endpoint, "show", "execution", "no-such-run")
-        ops("nope", emulator.endpoint, "open")
-        ops(None, emulator.endpoint, "--table", "nope", "open")
-        ops(STACK, emulator.endpoint, "smoke", invoke=_in_process(demo.deployment, emulator.endpoint))
+        _incidents(demo, emulator.endpoint)
+        _operate(demo, emulator.endpoint)
     return 0
 
 
-def _in_progress_failure(demo: Demo, events: Path) -> Path | None:
+def _play(emulator: Emulator) -> Demo | None:
+    from watchdogs_local.demo import Demo  # noqa: PLC0415
+
+    demo = Demo(out=io.StringIO(), emulator=emulator)
+    print("playing the demo's scenarios (make demo) ...", flush=True)
+    if demo.run() != 0:
+        print(demo.out.getvalue() if isinstance(demo.out, io.StringIO) else "", file=sys.stderr)
+        return None
+    for key, value in emulator.environment().items():
+        if key != "AWS_ENDPOINT_URL":
+            os.environ[key] = value
+    return demo
+
+
+def _incidents(demo: Demo, endpoint: str) -> None:
+    """open, show, report, and replay (twice: the demo's archive, an in-progress failure), checking the table."""
+    assert demo.deployment is not None
+    table = demo.deployment.outputs["IncidentTableName"]
+    events = Path(tempfile.gettempdir()) / "watchdogs-demo-events.jsonl"
+    print(f"{archive(demo, events)} distinct state-change events written to {events}")
+    ops(STACK, endpoint, "open")
+    ops(STACK, endpoint, "show", "crawler", CRAWLER)
+    ops(STACK, endpoint, "report", "--since", "1d")
+    for path in (events, _in_progress_failure(demo, events)):
+        before = table_items(demo, table)
+        ops(STACK, endpoint, "replay", str(path))
+        print(f"(incident table unchanged by the replay: {table_items(demo, table) == before})")
+
+
+def _operate(demo: Demo, endpoint: str) -> None:
+    """ack, note, resolve (a crawler; an execution by name), not found, config errors, smoke."""
+    assert demo.deployment is not None
+    ops(STACK, endpoint, "ack", "crawler", CRAWLER, "--by", "ana@example.com", "--reason", "role fixed")
+    ops(STACK, endpoint, "note", "crawler", CRAWLER, "--by", "ana@example.com", "re-crawl at 09:00")
+    note = "added s3:GetObject to the crawler role, re-ran the crawl"
+    ops(STACK, endpoint, "resolve", "crawler", CRAWLER, "--by", "ana@example.com", "--note", note)
+    active = [i.resource_id for i in demo.incidents() if i.is_active and i.resource_type.value == "execution"]
+    for arn in active[:1]:
+        name = arn.rsplit(":", 1)[-1]
+        ops(STACK, endpoint, "show", "execution", name)
+        ops(STACK, endpoint, "resolve", "execution", name, "--by", "ana@example.com", "--note", "fixed")
+    ops(STACK, endpoint, "show", "execution", "no-such-run")
+    ops("nope", endpoint, "open")
+    ops(None, endpoint, "--table", "nope", "open")
+    ops(STACK, endpoint, "smoke", invoke=_in_process(demo.deployment, endpoint))
+
+
+def _in_progress_failure(demo: Demo, events: Path) -> Path:
     """The storm's crawler failure, with the crawler failing again now: what would the watchdogs do with it?"""
     from watchdogs_local.moto_ext.glue import set_crawl  # noqa: PLC0415
 
@@ -114,7 +131,7 @@ def _in_progress_failure(demo: Demo, events: Path) -> Path | None:
             path = events.with_name("watchdogs-demo-failure.jsonl")
             path.write_text(line + "\n", encoding="utf-8")
             return path
-    return None
+    raise RuntimeError("the demo routed no failure of the curated crawler (its storm scenario)")
 
 
 def _in_process(deployment: Deployment, endpoint: str) -> Any:

@@ -54,68 +54,58 @@ def lambda_invoker(target: Target) -> Callable[[str, dict[str, Any]], dict[str, 
     return invoke
 
 
-def synthetic_event(handler: str, account: str, region: str, partition: str = "aws") -> tuple[dict[str, Any], str]:
-    """A harmless event for the function with ``handler``, and the outcome expected of it."""
-    base = {"version": "0", "id": f"smoke-{uuid.uuid4()}", "account": account, "region": region, "resources": []}
-    moment = iso(now_utc())
-    if handler.endswith("handlers.glue.lambda_handler"):
-        detail: dict[str, Any] = {
-            "crawlerName": SMOKE_NAME,
-            "state": "Started",
-            "message": "watchdogs-ops smoke",
-            "startTime": moment,
-        }
-        return {
-            **base,
-            "source": "aws.glue",
-            "detail-type": "Glue Crawler State Change",
-            "time": moment,
-            "detail": detail,
-        }, "out-of-scope"
-    if handler.endswith("handlers.athena.lambda_handler"):
-        detail = {
-            "currentState": "SUCCEEDED",
-            "previousState": "RUNNING",
-            "queryExecutionId": str(uuid.uuid4()),
-            "sequenceNumber": "1",
-            "statementType": "DML",
-            "versionId": "0",
-            "workgroupName": SMOKE_NAME,
-        }
-        return {
-            **base,
-            "source": "aws.athena",
-            "detail-type": "Athena Query State Change",
-            "time": moment,
-            "detail": detail,
-        }, "out-of-scope"
-    if handler.endswith("handlers.states.lambda_handler"):
-        machine = f"arn:{partition}:states:{region}:{account}:stateMachine:{SMOKE_NAME}"
-        started = int(time.time() * 1000) - 60_000
-        detail = {
-            "executionArn": machine.replace(":stateMachine:", ":execution:") + ":smoke",
-            "stateMachineArn": machine,
-            "name": "smoke",
-            "status": "SUCCEEDED",
-            "startDate": started,
-            "stopDate": started + 1000,
-            "input": "{}",
-            "output": "{}",
-        }
-        return {
-            **base,
-            "source": "aws.states",
-            "detail-type": "Step Functions Execution Status Change",
-            "time": moment,
-            "detail": detail,
-        }, "out-of-scope"
+def _glue_detail(moment: str, **_: str) -> dict[str, Any]:
+    return {"crawlerName": SMOKE_NAME, "state": "Started", "message": "watchdogs-ops smoke", "startTime": moment}
+
+
+def _athena_detail(**_: str) -> dict[str, Any]:
     return {
-        **base,
-        "source": "watchdogs-ops.smoke",
-        "detail-type": "Smoke Test",
-        "time": moment,
-        "detail": {},
-    }, "rejected"
+        "currentState": "SUCCEEDED",
+        "previousState": "RUNNING",
+        "queryExecutionId": str(uuid.uuid4()),
+        "sequenceNumber": "1",
+        "statementType": "DML",
+        "versionId": "0",
+        "workgroupName": SMOKE_NAME,
+    }
+
+
+def _states_detail(partition: str, region: str, account: str, **_: str) -> dict[str, Any]:
+    machine = f"arn:{partition}:states:{region}:{account}:stateMachine:{SMOKE_NAME}"
+    started = int(time.time() * 1000) - 60_000
+    return {
+        "executionArn": machine.replace(":stateMachine:", ":execution:") + ":smoke",
+        "stateMachineArn": machine,
+        "name": "smoke",
+        "status": "SUCCEEDED",
+        "startDate": started,
+        "stopDate": started + 1000,
+        "input": "{}",
+        "output": "{}",
+    }
+
+
+#: handler module -> (source, detail-type, detail builder): a state change of a resource outside every scope
+_EVENTS: dict[str, tuple[str, str, Callable[..., dict[str, Any]]]] = {
+    "glue": ("aws.glue", "Glue Crawler State Change", _glue_detail),
+    "athena": ("aws.athena", "Athena Query State Change", _athena_detail),
+    "states": ("aws.states", "Step Functions Execution Status Change", _states_detail),
+}
+
+
+def synthetic_event(handler: str, account: str, region: str, partition: str = "aws") -> tuple[dict[str, Any], str]:
+    """A harmless event for the function with ``handler``, and the outcome expected of it: ``out-of-scope`` for
+    the event functions, ``rejected`` (not a schedule tick) for the sweep and anything else."""
+    moment = iso(now_utc())
+    base = {"version": "0", "id": f"smoke-{uuid.uuid4()}", "account": account, "region": region, "resources": []}
+    module = handler.removesuffix(".lambda_handler").rsplit(".", 1)[-1]
+    if module not in _EVENTS:
+        return {**base, "source": "watchdogs-ops.smoke", "detail-type": "Smoke Test", "time": moment, "detail": {}}, (
+            "rejected"
+        )
+    source, detail_type, build = _EVENTS[module]
+    detail = build(moment=moment, partition=partition, region=region, account=account)
+    return {**base, "source": source, "detail-type": detail_type, "time": moment, "detail": detail}, "out-of-scope"
 
 
 def _outcome(payload: dict[str, Any]) -> str:
