@@ -207,3 +207,19 @@ def test_usage_errors_exit_2(aws: dict[str, Any], capsys: pytest.CaptureFixture[
     assert cli(capsys, aws["endpoint"], "ack", "crawler", CRAWLER)[0] == 2  # --by/--reason missing
     assert cli(capsys, aws["endpoint"], "show", "bucket", "x")[0] == 2
     assert cli(capsys, aws["endpoint"], "report", "--since", "last tuesday")[0] == 2
+
+
+def test_the_dry_run_guard_refuses_writes_before_sending_them(aws: dict[str, Any]) -> None:
+    from watchdogs.ops.dryrun import ReadOnlyViolation, read_only_session
+
+    # Given a client from the replay's read-only session
+    ddb = read_only_session(None, REGION).client("dynamodb", endpoint_url=aws["endpoint"])
+    # When it reads / Then that works; when it writes / Then it is refused and nothing lands
+    assert ddb.scan(TableName=INCIDENT_TABLE)["Items"] == []
+    with pytest.raises(ReadOnlyViolation, match="dynamodb:PutItem"):
+        ddb.put_item(TableName=INCIDENT_TABLE, Item={"pk": {"S": "x"}, "sk": {"S": "y"}})
+    sns = read_only_session(None, REGION).client("sns", endpoint_url=aws["endpoint"])
+    with pytest.raises(ReadOnlyViolation, match="sns:Publish"):
+        sns.publish(TopicArn="arn:aws:sns:us-east-1:123456789012:watchdogs-test-alerts", Message="x")
+    assert table_items() == []
+    assert aws["subscriber"].messages() == []

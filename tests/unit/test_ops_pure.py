@@ -65,6 +65,26 @@ def test_only_reads_pass_the_guard() -> None:
     assert not any(is_read(op_) for op_ in ("PutItem", "StartCrawler", "StopQueryExecution", "Publish", "Invoke"))
 
 
+def test_every_read_the_runbooks_declare_passes_the_guard() -> None:
+    # replay runs the real remediators behind the read-only guard: a declared read the guard refused would turn
+    # replay's answer for that service into an error
+    from watchdogs.remediators import build_remediators
+    from watchdogs.settings import load_settings
+
+    settings = load_settings(
+        {
+            "ENVIRONMENT": "t",
+            "WATCHDOG_MODE": "observe",
+            "INCIDENT_TABLE": "tbl",
+            "SCOPE_WORKGROUPS": "wg",
+            "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:t",
+        }
+    )
+    reads = {p for r in build_remediators(settings, None).values() for p in r.read_permissions}  # type: ignore[arg-type]
+    assert reads
+    assert [p for p in reads if not is_read(p.split(":", 1)[1])] == []
+
+
 def escalated(store: MemoryIncidentStore) -> None:
     incident = store.new_incident(
         ResourceType.CRAWLER, "c", Condition.FAILED, status=IncidentStatus.ESCALATED, detected_at=now_utc()

@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None, **hooks: Any) -> int:
         return _fail(f"watchdogs-ops: {exc}", USAGE)
     except NotFound as exc:
         return _fail(f"not found: {exc}", NOT_FOUND)
-    except Exception as exc:
+    except Exception as exc:  # one line for people, never a traceback
         return _fail(_describe(exc), USAGE if explain(exc) or isinstance(exc, ValueError) else FAILED)
     print(as_json(output.data) if args.json else output.text)
     return output.code

@@ -129,7 +129,11 @@ def replay_one(engine: DryRunEngine, event: dict[str, Any]) -> dict[str, Any]:
         return row
     notifier = engine.notifier
     before = len(notifier.sent) if hasattr(notifier, "sent") else 0
-    results: list[HandleResult] = [engine.handle(finding) for finding in to_findings(parsed)]
+    try:
+        results: list[HandleResult] = [engine.handle(finding) for finding in to_findings(parsed)]
+    except Exception as exc:  # one event's failure (a refused write, AWS down) is its row, not the end of the replay
+        row["outcome"] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
+        return row
     row["results"] = [r.as_dict() for r in results]
     row["outcome"] = "; ".join(r.outcome for r in results) or "not a finding (state not acted on)"
     row["notifications"] = [s for s, _, _ in getattr(notifier, "sent", [])[before:]]
