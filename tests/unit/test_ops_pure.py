@@ -126,3 +126,28 @@ def test_ack_retries_a_lost_race_on_fresh_state_and_gives_up_when_it_keeps_losin
     losses.extend([1] * op.ATTEMPTS)
     with pytest.raises(op.StillChanging):
         op.annotate(store, ResourceType.CRAWLER, "c", by="a", text="t")
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        ("ExpiredTokenException", "`aws sso login`"),
+        ("UnrecognizedClientException", "another --profile"),
+        ("AccessDeniedException", "access denied to Query: your role needs that permission"),
+    ],
+)
+def test_credential_and_permission_errors_become_one_line(code: str, fix: str) -> None:
+    from botocore.exceptions import ClientError
+
+    from watchdogs.incidents import StoreError
+    from watchdogs.ops.target import explain
+
+    error = ClientError({"Error": {"Code": code, "Message": "no"}}, "Query")
+    wrapped = StoreError("cannot load")  # as the store raises it: the botocore error is its cause
+    wrapped.__cause__ = error
+    for exc in (error, wrapped):
+        line = explain(exc)
+        assert line is not None
+        assert fix in line
+        assert "\n" not in line
+    assert explain(ClientError({"Error": {"Code": "ValidationException"}}, "Query")) is None
