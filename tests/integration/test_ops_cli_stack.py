@@ -169,6 +169,10 @@ def test_replay_text_output_and_mode_override(world: World, capsys: pytest.Captu
     assert out.startswith("Replay (DRY RUN, mode observe): 1 event(s)")
     assert "would:start_crawler" in out
     assert world.items() == []
+    # And --since leaves out older events (the sample event is from 2024)
+    code, out, _ = world.cli(capsys, "--json", "replay", "--since", "1d", str(archive))
+    assert code == 0
+    assert json.loads(out)["events"] == []
 
 
 def test_execution_names_resolve_through_the_watched_state_machines(

@@ -39,6 +39,7 @@ def list_open(target: Target, store: IncidentStore, args: argparse.Namespace) ->
         return Output(f"No open incidents in {target.table}.", data)
     text = f"Open incidents in {target.table} (newest first): {len(incidents)}\n"
     text += table(INCIDENT_HEADERS, [incident_row(i) for i in incidents])
+    text += "\nNext: `show <type> <name>` for one; once fixed, `ack` (the watchdogs act again) or `resolve`."
     return Output(text, data)
 
 

@@ -27,6 +27,7 @@ from watchdogs.ops.target import ConfigError
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
+    from datetime import datetime
 
     from watchdogs.contracts import HandleResult
     from watchdogs.models.domain import Finding
@@ -70,6 +71,14 @@ def _event(item: Any) -> dict[str, Any]:
             "detail": json.loads(detail) if isinstance(detail, str) else detail,
         }
     return item if isinstance(item, dict) else {"unreadable": item}
+
+
+def _not_before(event: dict[str, Any], since: datetime) -> bool:
+    """Kept unless its time is before ``since`` (an unreadable time is kept: the edge model rejects it, visibly)."""
+    try:
+        return parse_iso(str(event["time"])) >= since
+    except (KeyError, ValueError, TypeError):
+        return True
 
 
 def _route(source: str) -> tuple[Any, Callable[[Any], list[Finding]]] | None:
@@ -144,7 +153,7 @@ def run(target: Target, store: IncidentStore, args: argparse.Namespace) -> Outpu
     events = load_events(args.file)
     if args.since:
         since = parse_since(args.since)
-        events = [e for e in events if not e.get("time") or parse_iso(str(e["time"])) >= since]
+        events = [e for e in events if _not_before(e, since)]
     engine = dry_engine(target, args)
     rows = [replay_one(engine, event) for event in events]
     overlay = engine.store
