@@ -134,17 +134,21 @@ def test_replay_is_a_dry_run_that_predicts_what_the_handler_does(
     failed = json.loads((EVENTS / "glue-crawler-failed-throttled.json").read_text())
     tick = json.loads((EVENTS / "sweep-scheduled.json").read_text())
     archive = tmp_path / "archive.jsonl"
-    lines = [failed, tick, {**failed, "id": "x1", "source": "aws.s3"}, {**failed, "id": "x2", "account": "nope"}]
+    copy = {**failed, "id": "copy-of-the-failure"}  # EventBridge delivers at least once
+    lines = [failed, copy, tick, {**failed, "id": "x1", "source": "aws.s3"}, {**failed, "id": "x2", "account": "nope"}]
     archive.write_text("\n".join(json.dumps(e) for e in lines) + "\n")
     # When on-call replays it
     code, out, err = world.cli(capsys, "--json", "replay", str(archive))
     # Then the real decision is reported: restart the crawler, an incident that would be notified
     assert (code, err) == (0, "")
     replay = json.loads(out)
-    first, second, third, fourth = replay["events"]
+    first, again, second, third, fourth = replay["events"]
     assert first["results"][0]["actions"] == ["start_crawler:not-called"]
     assert first["notifications"]
     assert "lakehouse-sandbox-curated-crawler" in first["notifications"][0]
+    # And the copy sees what the first would have written (the overlay): no second restart
+    assert again["results"][0]["actions"] == []
+    assert again["outcome"] == "unchanged"
     assert second["outcome"].startswith("schedule tick: not replayed")
     assert third["outcome"] == "no watchdog handles source aws.s3"
     assert fourth["outcome"].startswith("rejected")
