@@ -29,7 +29,8 @@ __all__ = ["AlertContext", "Rendered", "clean_subject", "render", "subject_for"]
 SUBJECT_MAX = 99  # SNS: "must be less than 100 characters"
 #: SNS's limit on a whole message (every protocol's body together, as one JSON document)
 SNS_MESSAGE_BYTES = 262_144
-TEXT_BUDGET_BYTES = 60_000
+#: the text goes twice (default, email), the machine JSON three times: 2 x 40 KB + 3 x 50 KB + chat < 256 KB
+TEXT_BUDGET_BYTES = 40_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -58,13 +59,13 @@ class Rendered:
 
 def _bounded_text(incident: Incident, event: str, ctx: AlertContext) -> str:
     body = text.render(build(incident, event, ctx))
-    if len(body.encode()) <= TEXT_BUDGET_BYTES:
+    if len(json.dumps(body)) <= TEXT_BUDGET_BYTES:
         return body
     body = text.render(build(incident, event, ctx, timeline=5), evidence_lines=5)
-    if len(body.encode()) <= TEXT_BUDGET_BYTES:
-        return body
-    cut = body.encode()[: TEXT_BUDGET_BYTES - 100].decode(errors="ignore").rsplit("\n", 1)[0]
-    return cut + "\n\n(cut to fit the message size limit: see the incident with the show command)\n"
+    while len(json.dumps(body)) > TEXT_BUDGET_BYTES:  # the JSON-escaped size is what counts against SNS's limit
+        body = body[: len(body) * 3 // 4].rsplit("\n", 1)[0]
+        body += "\n\n(cut to fit the message size limit: see the incident with the show command)\n"
+    return body
 
 
 def render(incident: Incident, event: str, message_id: str, ctx: AlertContext | None = None) -> Rendered:

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from watchdogs.alerts.facts import plain
+from watchdogs.alerts.quoting import mask_literals
 from watchdogs.incidents.record import cap_value
 
 if TYPE_CHECKING:
@@ -22,13 +23,30 @@ if TYPE_CHECKING:
 SCHEMA = "lakehouse-watchdogs/incident/v1"
 TIMELINE_IN_MESSAGE = 50
 #: one machine body; the message carries it three times (email-json, sqs, lambda) under SNS's 256 KB
-BUDGET_BYTES = 60_000
+BUDGET_BYTES = 50_000
 _PRIVATE = {"lease_owner", "lease_until", "outbox", "intents", "write_token", "decision_key"}
 
 
 def public_facts(facts: dict[str, Any]) -> dict[str, Any]:
-    """Facts safe to send to subscribers, in plain JSON: previews of query text (may hold literals) stay out."""
-    return {k: plain(v) for k, v in facts.items() if not k.endswith("_preview") and not k.startswith("_")}
+    """Facts safe to send to subscribers, in plain JSON: previews of query text stay out, and literals a query
+    holds are masked wherever AWS quoted them back (error messages)."""
+    return {k: masked(plain(v)) for k, v in facts.items() if not k.endswith("_preview") and not k.startswith("_")}
+
+
+def encoded_size(body: Any) -> int:
+    """Bytes ``body`` takes inside the SNS message (JSON, then a JSON string in the per-protocol document)."""
+    return len(json.dumps(json.dumps(body, separators=(",", ":"), default=str)))
+
+
+def masked(value: Any) -> Any:
+    """``value`` with query literals masked in every string it holds."""
+    if isinstance(value, str):
+        return mask_literals(value)
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
 
 
 def render(incident: Incident, view: AlertView, subject: str, message_id: str) -> dict[str, Any]:
@@ -37,9 +55,11 @@ def render(incident: Incident, view: AlertView, subject: str, message_id: str) -
         message_id=message_id,
         event=view.event,
         schema=SCHEMA,
-        facts=cap_value(public_facts(incident.facts)),
-        evidence=[e.model_dump(mode="json") for e in incident.evidence[-10:]],
-        timeline=[e.model_dump(mode="json") for e in incident.timeline[-TIMELINE_IN_MESSAGE:]],
+        facts=public_facts(cap_value(incident.facts)),
+        summary=view.summary,
+        advice=masked(incident.advice),
+        evidence=masked([e.model_dump(mode="json") for e in incident.evidence[-10:]]),
+        timeline=masked([e.model_dump(mode="json") for e in incident.timeline[-TIMELINE_IN_MESSAGE:]]),
         alert={
             "subject": subject,
             "headline": view.headline,
@@ -52,7 +72,7 @@ def render(incident: Incident, view: AlertView, subject: str, message_id: str) -
         },
     )
     for chars, items in ((300, 10), (100, 5), (40, 2)):
-        if len(json.dumps(body, default=str)) <= BUDGET_BYTES:
+        if encoded_size(body) <= BUDGET_BYTES:
             break
         body.update(
             summary=str(body.get("summary", ""))[: chars * 4],
@@ -64,4 +84,6 @@ def render(incident: Incident, view: AlertView, subject: str, message_id: str) -
             timeline_counts=dict(list(body.get("timeline_counts", {}).items())[: items * 2]),
             truncated=True,
         )
+    if encoded_size(body) > BUDGET_BYTES:  # still too big (a pathological record): keep the identity and the alert
+        body.update(facts={}, evidence=[], timeline=[], actions_done={}, advice=[], summary=str(body["summary"])[:500])
     return body

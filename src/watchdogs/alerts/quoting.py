@@ -20,8 +20,10 @@ _SPACES = re.compile(r"[ \t]+")
 #: SQL string literals (as the query preview masks them) and numbers compared in a predicate
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 _COMPARED_NUMBER = re.compile(
-    r"(?P<op>(?:=|<>|!=|<=|>=|<|>|\bIN\s*\(|\bBETWEEN\b|\bAND\b|\bLIKE\b|,)\s*)-?\d+(?:\.\d+)?\b", re.IGNORECASE
+    r"(?P<op>(?:=|<>|!=|<=|>=|<|>|\bBETWEEN\b|\bAND\b|\bLIKE\b)\s*)-?\d+(?:\.\d+)?\b", re.IGNORECASE
 )
+_IN_LIST = re.compile(r"\bIN\s*\([^)]*\)", re.IGNORECASE)
+_NUMBER = re.compile(r"-?\b\d+(?:\.\d+)?\b")
 #: characters that format or link in markdown (Slack / Teams / Chime flavours) anywhere in a line; our lines never
 #: start with text from an incident, so line-start syntax (``#``, ``-``, ``>``) cannot be forged
 _MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
@@ -38,6 +40,7 @@ def one_line(text: object, limit: int = UNTRUSTED_CHARS) -> str:
 def mask_literals(text: str) -> str:
     """Literals a query would hold, masked like the query preview: ``'...'`` strings and compared numbers -> ``?``."""
     masked = _STRING_LITERAL.sub("'?'", text)
+    masked = _IN_LIST.sub(lambda m: _NUMBER.sub("?", m.group(0)), masked)
     return _COMPARED_NUMBER.sub(lambda m: f"{m.group('op')}?", masked)
 
 
@@ -53,8 +56,10 @@ def escape_markdown(text: str) -> str:
 
 
 def md_quoted(text: object, limit: int = UNTRUSTED_CHARS) -> str:
-    """Untrusted text for the chat client: one line, quoted, in a code span (no link, no formatting, no HTML)."""
-    return code_span(quoted(text, limit))
+    """Untrusted text for the chat client: one line, quoted, in a code span (no link, no formatting), with angle
+    brackets shown as look-alikes (Slack reads ``<...>`` as a link even in code) and ``&`` spelled out."""
+    inert = quoted(text, limit).replace("<", "\u2039").replace(">", "\u203a").replace("&", "+")
+    return code_span(inert)
 
 
 def code_span(text: str) -> str:

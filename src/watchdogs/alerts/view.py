@@ -34,6 +34,8 @@ ESCALATION_REASONS = {
     "quarantine": "The resource is quarantined after repeated actions: the watchdogs will not act on it again "
     "until the quarantine ends or someone acknowledges the incident.",
 }
+DONE_ITEMS = 10
+ADVICE_ITEMS = 8
 LABELS = {
     "act": "ACT",
     "wait": "IN PROGRESS",
@@ -173,7 +175,7 @@ def _headline(incident: Incident, event: str, steps: list[Step], would: list[Ste
 
 def _next_steps(incident: Incident, event: str) -> tuple[list[str], str | None]:
     """The next steps (ours first, then the runbook's advice) and the command that goes with the first one."""
-    advice = [one_line(mask_literals(a), 400) for a in incident.advice]
+    advice = [one_line(mask_literals(a), 400) for a in incident.advice[:ADVICE_ITEMS]]
     if event == "resolved":
         return ["Nothing to do: it recovered. If it fails again, a new incident opens."], None
     if event == "closed":
@@ -196,7 +198,11 @@ def build(incident: Incident, event: str, ctx: AlertContext, *, timeline: int = 
     next_steps, next_command = _next_steps(incident, event)
     if event == "resolved":
         taken = all_actions(incident)
-        done = [s.sentence() for s in taken] or ["The watchdogs took no action: it recovered without them."]
+        done = [s.sentence() for s in taken[-DONE_ITEMS:]] or [
+            "The watchdogs took no action: it recovered without them."
+        ]
+        if len(taken) > DONE_ITEMS:
+            done.insert(0, f"{len(taken)} actions in all; the last {DONE_ITEMS}:")
     elif event == "observed":
         done = [s.sentence(would=True) for s in would] or ["Nothing was done (observe mode)."]
     else:
