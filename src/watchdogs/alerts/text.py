@@ -54,6 +54,22 @@ def render(view: AlertView, *, evidence_lines: int = 25, timeline: bool = True) 
         lines += ["", "FACTS (quoted values are untrusted text from AWS)"]
         for fact in view.facts:
             lines += _labelled(fact.label, quoted(fact.value) if fact.untrusted else fact.value, 30)
+    lines += _evidence(view, evidence_lines)
+    links = [f"{link.label}: {link.url}" for link in view.links]
+    if view.runbook:
+        links.append(f"Runbook ({one_line(view.runbook.label, 120)}): {view.runbook.url}")
+    lines += _section("LINKS", links)
+    lines += ["", "COMMANDS (watchdogs-ops)"]
+    for name in ("show", "ack", "resolve"):
+        lines += wrap(view.commands[name], WIDTH, f"{INDENT}$ ", INDENT + "    ")
+    lines += ["", "DETAILS"] + [x for label, value in view.details for x in _labelled(label, one_line(value, 300))]
+    if timeline:
+        lines += _timeline(view)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _evidence(view: AlertView, evidence_lines: int) -> list[str]:
+    lines: list[str] = []
     for item in view.evidence:
         lines += ["", f"EVIDENCE: {one_line(item.title, 60)}"]
         if item.unavailable:
@@ -63,21 +79,18 @@ def render(view: AlertView, *, evidence_lines: int = 25, timeline: bool = True) 
             lines += wrap(quoted(mask_literals(line), 300), WIDTH, INDENT + "| ", INDENT + "| ")
         if item.source:
             lines += wrap(f"source: {quoted(item.source, 200)}", WIDTH, INDENT, INDENT)
-    links = [f"{link.label}: {link.url}" for link in view.links]
-    if view.runbook:
-        links.append(f"Runbook ({one_line(view.runbook.label, 120)}): {view.runbook.url}")
-    lines += _section("LINKS", links)
-    lines += ["", "COMMANDS (watchdogs-ops)"]
-    for name in ("show", "ack", "resolve"):
-        lines += wrap(view.commands[name], WIDTH, f"{INDENT}$ ", INDENT + "    ")
-    lines += ["", "DETAILS"] + [x for label, value in view.details for x in _labelled(label, one_line(value, 300))]
-    if timeline and view.timeline:
-        shown = len(view.timeline)
-        lines += ["", f"TIMELINE (last {shown} of {max(shown, view.timeline_total)} entries)"]
-        for entry in view.timeline:
-            step = f" {entry.step}" if entry.step else ""
-            outcome = f" -> {entry.outcome}" if entry.outcome else ""
-            text = f"{entry.at} {entry.kind}{step}{outcome}"
-            detail = one_line(mask_literals(entry.detail), 200) if entry.detail else ""
-            lines += wrap(f"{text}: {quoted(detail)}" if detail else text, WIDTH, INDENT, INDENT + "  ")
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return lines
+
+
+def _timeline(view: AlertView) -> list[str]:
+    if not view.timeline:
+        return []
+    shown = len(view.timeline)
+    lines = ["", f"TIMELINE (last {shown} of {max(shown, view.timeline_total)} entries)"]
+    for entry in view.timeline:
+        step = f" {entry.step}" if entry.step else ""
+        outcome = f" -> {entry.outcome}" if entry.outcome else ""
+        text = f"{entry.at} {entry.kind}{step}{outcome}"
+        detail = one_line(mask_literals(entry.detail), 200) if entry.detail else ""
+        lines += wrap(f"{text}: {quoted(detail)}" if detail else text, WIDTH, INDENT, INDENT + "  ")
+    return lines

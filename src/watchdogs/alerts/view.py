@@ -189,6 +189,21 @@ def _next_steps(incident: Incident, event: str) -> tuple[list[str], str | None]:
     return [first, *advice], "ack"
 
 
+def _done(incident: Incident, event: str, steps: list[Step], would: list[Step]) -> list[str]:
+    """What the watchdogs did in this transition (resolved: over the incident's life; observed: would have)."""
+    if event == "resolved":
+        taken = all_actions(incident)
+        if not taken:
+            return ["The watchdogs took no action: it recovered without them."]
+        done = [s.sentence() for s in taken[-DONE_ITEMS:]]
+        if len(taken) > DONE_ITEMS:
+            done.insert(0, f"{len(taken)} actions in all; the last {DONE_ITEMS}:")
+        return done
+    if event == "observed":
+        return [s.sentence(would=True) for s in would] or ["Nothing was done (observe mode)."]
+    return [s.sentence() for s in steps]
+
+
 def build(incident: Incident, event: str, ctx: AlertContext, *, timeline: int = 15) -> AlertView:
     """The view of the transition ``event`` of ``incident`` (already as of that transition)."""
     steps = transition_steps(incident)
@@ -196,17 +211,7 @@ def build(incident: Incident, event: str, ctx: AlertContext, *, timeline: int = 
     summary = one_line(mask_literals(incident.summary), 1500)
     commands = ops_commands(incident, ctx)
     next_steps, next_command = _next_steps(incident, event)
-    if event == "resolved":
-        taken = all_actions(incident)
-        done = [s.sentence() for s in taken[-DONE_ITEMS:]] or [
-            "The watchdogs took no action: it recovered without them."
-        ]
-        if len(taken) > DONE_ITEMS:
-            done.insert(0, f"{len(taken)} actions in all; the last {DONE_ITEMS}:")
-    elif event == "observed":
-        done = [s.sentence(would=True) for s in would] or ["Nothing was done (observe mode)."]
-    else:
-        done = [s.sentence() for s in steps]
+    done = _done(incident, event, steps, would)
     details = [
         ("Environment", incident.environment or "-"),
         ("Resource", f"{incident.resource_type.value} {incident.resource_id}"),
