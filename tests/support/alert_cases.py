@@ -126,7 +126,7 @@ def crawler_cases() -> list[Case]:
     notify, notify_id = rig.last("notify")
     notify = notify.model_copy(update={"evidence": crawler_evidence(notify.timeline[-1].at)})
     rig.clock.advance(7 * 86400)
-    stale = rig.store.list_open()[0]
+    stale = next(i for i in rig.store.list_open() if i.resource_id == EVENTS)
     rig.engine.expire(stale, "No change for 7 days and the crawler has not run since: closed without recovery.")
     closed, closed_id = rig.last("closed")
     watch = Rig("observe")

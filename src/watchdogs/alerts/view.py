@@ -129,7 +129,7 @@ def subject_core(incident: Incident, event: str, steps: list[Step]) -> str:
             f"{label} {incident.severity.value}: {resource} {words} ({condition}, {count or incident.classification})"
         )
     if event == "observed":
-        return f"{label} {incident.severity.value}: {resource} {condition}, would act (nothing done)"
+        return f"{label} {incident.severity.value}, nothing done: {resource} {condition}, would act"
     if event == "wait" and incident.pending_step:
         return f"{label}: {resource} {condition}, step {incident.pending_step}"
     return f"{label} {incident.severity.value}: {resource} {condition} ({incident.classification})"
