@@ -231,3 +231,32 @@ def test_every_runbook_section_links_to_an_existing_docs_anchor(section_name: st
     slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
     assert anchor in slugs
     assert {p for _, p, _ in RUNBOOK_DOCS} <= {str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")}
+
+
+def test_the_engine_builds_links_and_commands_from_its_settings() -> None:
+    from tests.property.common import make_settings
+    from watchdogs.clients import AwsClients
+    from watchdogs.engine import Engine
+    from watchdogs.incidents.memory import MemoryIncidentStore
+
+    settings = make_settings(
+        "remediate",
+        STACK_NAME="lakehouse-watchdogs-cn",
+        AWS_REGION="cn-north-1",
+        ALERT_TOPIC_ARN="arn:aws-cn:sns:cn-north-1:123456789012:alerts",
+        DOCS_BASE_URL="https://git.example.com/repo/blob/main/",
+    )
+    clients = AwsClients(sns=object())  # never called: message() only renders
+    engine = Engine(settings, clients, {}, store=MemoryIncidentStore(environment="prop"))
+    ctx = engine.notifier.context
+    assert (ctx.stack_name, ctx.region, ctx.partition, ctx.account) == (
+        "lakehouse-watchdogs-cn",
+        "cn-north-1",
+        "aws-cn",
+        "123456789012",
+    )
+    incident = CASES["act-crawler-restarted"].incident
+    email = json.loads(engine.notifier.message(incident, "act", "m:1")["Message"])["email"]
+    assert "https://console.amazonaws.cn/glue/home?region=cn-north-1" in email
+    assert "watchdogs-ops --stack-name lakehouse-watchdogs-cn show crawler" in email
+    assert "https://git.example.com/repo/blob/main/docs/glue.md#what-each-runbook-step-became" in email
