@@ -37,7 +37,7 @@ from watchdogs.incidents import (
 )
 from watchdogs.lifecycle.plan import Policy, Transition, Verdict, plan
 from watchdogs.models.domain import Decision, Finding, IncidentStatus, Outcome, ResourceType
-from watchdogs.notifier import Notifier
+from watchdogs.notifier import AlertContext, Notifier
 from watchdogs.observability import count, logger
 from watchdogs.outbox import flush
 from watchdogs.settings import Mode, Settings
@@ -86,7 +86,15 @@ class Engine(Acting):
     def notifier(self) -> Notifier:
         """Built on first publish only: an invocation that sends nothing creates no SNS client."""
         if self._notifier is None:
-            self._notifier = Notifier(self.settings.alert_topic_arn, self.clients.sns)
+            s = self.settings
+            context = AlertContext(
+                stack_name=s.stack_name,
+                region=s.region,
+                partition=s.partition,
+                account=s.account_id or AlertContext.from_topic(s.alert_topic_arn).account,
+                docs_base_url=s.docs_base_url.rstrip("/"),
+            )
+            self._notifier = Notifier(s.alert_topic_arn, self.clients.sns, context=context)
         return self._notifier
 
     def policy(self) -> Policy:

@@ -32,9 +32,11 @@ class Flushed:
 
 
 def as_of(incident: Incident, entry: OutboxEntry) -> Incident:
-    """The incident as it was at the transition the entry reports (its snapshot over the current record)."""
+    """The incident as it was at the transition the entry reports: its snapshot over the current record, and the
+    timeline up to the transition (what was done then, not what was done since)."""
     snap = entry.snapshot
     update: dict[str, object] = {k: v for k, v in snap.items() if k in Incident.model_fields and v is not None}
+    update["timeline"] = [e for e in incident.timeline if e.at <= entry.at]
     if "status" in snap:
         update["status"] = IncidentStatus(str(snap["status"]))
     if "severity" in snap:

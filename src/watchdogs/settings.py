@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from watchdogs.shared.arns import partition_for_region
+
 
 class Mode(StrEnum):
     OBSERVE = "observe"  # record and notify what it *would* do
@@ -44,6 +46,11 @@ class Settings(BaseModel):
     alert_topic_arn: str = Field(alias="ALERT_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
     account_id: str = Field(default="", alias="ACCOUNT_ID", pattern=r"^(\d{12})?$", description="for resource ARNs")
     region: str = Field(default="us-east-1", alias="AWS_REGION", min_length=1)
+    # --- alerts: what links and commands in a message need ------------------------------------------------
+    stack_name: str = Field(default="", alias="STACK_NAME", description="for the watchdogs-ops commands in alerts")
+    docs_base_url: str = Field(
+        default="", alias="DOCS_BASE_URL", pattern=r"^(https://\S+)?$", description="where docs/*.md are browsable"
+    )
 
     # --- scope: what the watchdogs may touch --------------------------------------------------------------
     crawler_prefixes: CsvList = Field(alias="SCOPE_CRAWLER_PREFIXES")
@@ -102,6 +109,10 @@ class Settings(BaseModel):
                 "SCOPE_STATE_MACHINE_ARN_PREFIXES, SCOPE_WORKGROUPS"
             )
         return self
+
+    @property
+    def partition(self) -> str:
+        return partition_for_region(self.region)
 
     def query_threshold(self, workgroup: str) -> int:
         return self.workgroup_query_stuck_seconds.get(workgroup, self.query_stuck_seconds)

@@ -43,7 +43,7 @@ def test_one_message_carries_a_body_per_protocol_and_filter_attributes() -> None
     assert message["MessageStructure"] == "json"
     assert {"default", "email", "sqs", "lambda", "https"} <= bodies.keys()
     assert "Lakehouse watchdog" in bodies["email"]
-    assert "stop_query -> cancelled" in bodies["email"]
+    assert "cancelled the query (stop_query -> cancelled)" in bodies["email"]
     machine = json.loads(bodies["sqs"])
     assert machine["incident_id"] == "7d1c6f0e-0000-4000-8000-000000000001"
     assert machine["timeline"][0]["step"] == "stop_query"
@@ -51,7 +51,10 @@ def test_one_message_carries_a_body_per_protocol_and_filter_attributes() -> None
     assert chatbot["version"] == "1.0"
     assert chatbot["source"] == "custom"
     assert chatbot["metadata"]["threadId"] == machine["incident_id"]  # stable key: chat threads group updates
-    assert chatbot["content"]["nextSteps"] == ["Add partition filters", "Use LIMIT for exploratory queries"]
+    steps = chatbot["content"]["nextSteps"]
+    # an action was taken: the next step says there is nothing to do now, with the command to follow the incident
+    assert steps[0].startswith("Nothing to do now")
+    assert steps[0].endswith("`watchdogs-ops --stack-name <STACK> show query a1b2c3d4-query`")
     # And the attributes serve subscription filter policies
     attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attrs == {

@@ -397,7 +397,7 @@ def test_sam_transform_yields_the_expected_stack() -> None:
     assert types["AWS::Events::Rule"] == 4
     assert types["AWS::Lambda::Permission"] == 4
     assert types["AWS::DynamoDB::Table"] == 2
-    assert types["AWS::SNS::Topic"] == 1
+    assert types["AWS::SNS::Topic"] == 2  # incident alerts, and the stack's own alarms (operations)
     assert types["AWS::SQS::Queue"] == 1
     assert types["AWS::Logs::LogGroup"] == 4
     assert types["AWS::CloudWatch::Alarm"] == 6
@@ -539,3 +539,31 @@ def test_local_env_file_overrides_only_declared_variables() -> None:
         environment = resolve(declared, parameter_values())
         environment.update(variables)
         load_settings({k: str(v) for k, v in environment.items()})
+
+
+def test_stack_alarms_reach_operators_without_depending_on_the_alert_topic() -> None:
+    # Given the template: stack alarms publish without message attributes, so a filtered alert subscription
+    # ("severity=high") would drop them, and the notify-failure alarm must not go to the topic it watches
+    resources = template()["Resources"]
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    # Then every alarm (and its recovery) goes to the operations topic only
+    assert alarms
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": "OperationsTopic"}], name
+        assert alarm["OKActions"] == [{"Ref": "OperationsTopic"}], name
+    # And the operations topic has its own key: a broken alert topic or key cannot silence the alarm about it
+    assert resources["OperationsTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "OperationsKey"}
+    assert resources["AlertTopic"]["Properties"]["KmsMasterKeyId"] != {"Ref": "OperationsKey"}
+    statements = resources["OperationsKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(s["Principal"].get("Service") == "cloudwatch.amazonaws.com" for s in statements)
+    # And the subscription for operators is declared, unfiltered
+    subscription = resources["OperationsEmailSubscription"]["Properties"]
+    assert subscription["TopicArn"] == {"Ref": "OperationsTopic"}
+    assert "FilterPolicy" not in subscription
+    assert "OperationsTopicArn" in template()["Outputs"]
+
+
+def test_alert_links_and_commands_get_the_stack_name_and_docs_url() -> None:
+    env = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["STACK_NAME"] == {"Ref": "AWS::StackName"}
+    assert env["DOCS_BASE_URL"] == {"Ref": "DocsBaseUrl"}

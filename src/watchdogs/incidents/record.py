@@ -240,6 +240,8 @@ class Incident(BaseModel):
             "pending_step": self.pending_step,
             "time_to_recover_seconds": self.time_to_recover_seconds,
             "resolved_at": self.resolved_at,
+            "mode": self.mode,
+            "hold_until": self.hold_until,
         }
         entry = OutboxEntry(message_id=f"{self.incident_id}:{seq}", event=event, at=at, snapshot=snapshot)
         outbox = [*self.outbox, entry]
