@@ -89,10 +89,12 @@ class Engine(Acting):
             self._notifier = Notifier(self.settings.alert_topic_arn, self.clients.sns)
         return self._notifier
 
-    def policy(self) -> Policy:
+    def policy(self, resource_type: ResourceType) -> Policy:
+        """The lifecycle policy for one resource type: its service's mode (a pipeline's delegated crawler finding
+        follows the crawler mode), the budget and the lease."""
         s = self.settings
         return Policy(
-            observe=s.mode is Mode.OBSERVE,
+            observe=s.mode_for(resource_type.value) is Mode.OBSERVE,
             budget_max=s.budget_max_actions,
             budget_window_seconds=s.budget_window_seconds,
             quarantine_seconds=s.quarantine_seconds,
@@ -140,7 +142,7 @@ class Engine(Acting):
         if decision.outcome in {Outcome.RESOLVE, Outcome.CLOSE}:
             self._close_all(finding, state, decision, now, result)
         else:
-            transition = plan(decision, incident, state.budget, self.policy(), now)
+            transition = plan(decision, incident, state.budget, self.policy(finding.resource_type), now)
             self._carry(finding, facts, incident, state, decision, transition, now, result)
         # flush before delegating: a delegated finding on the same resource must not see (and send) ours again
         for incident in list(state.incidents.values()):
@@ -184,7 +186,7 @@ class Engine(Acting):
         targets = [i for i in state.active() if not wanted or i.condition in wanted]
         result.outcome, result.detail = "nothing-open", decision.summary
         for incident in targets:
-            transition = plan(decision, incident, state.budget, self.policy(), now)
+            transition = plan(decision, incident, state.budget, self.policy(finding.resource_type), now)
             if transition.verdict is Verdict.BUSY:
                 result.outcome = "busy"
                 continue
@@ -310,7 +312,7 @@ class Engine(Acting):
             "summary": transition.summary,
             "runbook_section": decision.runbook_section,
             "advice": decision.advice,
-            "mode": self.settings.mode.value,
+            "mode": self.settings.mode_for(finding.resource_type.value).value,
             "budget_max": self.settings.budget_max_actions,
             "facts": {**(incident.facts if incident else {}), **facts_for_record(facts), **decision.facts},
             "pending_step": pending,

@@ -118,7 +118,7 @@ class Sweep:
         """
         started = time.monotonic()
         self._now = self.clock()
-        self._report = report = SweepReport(started_at=iso(self._now), mode=self.settings.mode.value)
+        self._report = report = SweepReport(started_at=iso(self._now), mode=self.settings.modes())
         report.warnings.extend(check_thresholds(self.settings))
         open_incidents = self._load_open()
         found = self._discover(open_incidents, remaining_ms)
