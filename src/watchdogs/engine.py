@@ -38,7 +38,7 @@ from watchdogs.incidents import (
 from watchdogs.lifecycle.plan import Policy, Transition, Verdict, plan
 from watchdogs.models.domain import Decision, Finding, IncidentStatus, Outcome, ResourceType
 from watchdogs.notifier import Notifier
-from watchdogs.observability import count, logger
+from watchdogs.observability import MetricUnit, count, logger, record
 from watchdogs.outbox import flush
 from watchdogs.settings import Mode, Settings
 
@@ -214,6 +214,9 @@ class Engine(Acting):
             result.incident_id, result.status = closed.incident_id, closed.status.value
             self._flush(closed, result)
             count("Resolved" if result.outcome == "resolved" else "Closed", resource_type=finding.resource_type.value)
+            if result.outcome == "resolved" and closed.time_to_recover_seconds is not None:
+                seconds = closed.time_to_recover_seconds
+                record("TimeToRecover", seconds, MetricUnit.Seconds, resource_type=finding.resource_type.value)
 
     # ------------------------------------------------------------------------------------------------ carry
     def _carry(

@@ -299,4 +299,13 @@ def handle_scheduled_event(event: Any, remaining_ms: Callable[[], int] | None = 
     if isinstance(parsed, Rejection):
         return parsed.as_dict()
     report = run_sweep_once(remaining_ms)
+    _publish_gauges()
     return {"outcome": "swept", "event_id": parsed.id, **report.model_dump(mode="json")}
+
+
+def _publish_gauges() -> None:
+    """Open incidents and quarantined resources for the dashboard, sampled after each sweep (watchdogs.gauges)."""
+    from watchdogs.gauges import publish_gauges  # noqa: PLC0415
+    from watchdogs.runtime import runtime  # noqa: PLC0415
+
+    publish_gauges(runtime().engine.store, now_utc())
