@@ -588,3 +588,49 @@ def test_local_env_file_overrides_only_declared_variables() -> None:
         environment = resolve(declared, parameter_values())
         environment.update(variables)
         load_settings({k: str(v) for k, v in environment.items()})
+
+
+# ---------------------------------------------------------------------------------------------- blast radius, guided
+@pytest.mark.parametrize("parameter", ["CrawlerPrefixes", "StateMachineNamePrefixes"])
+def test_scope_prefixes_shorter_than_the_settings_minimum_are_rejected(parameter: str) -> None:
+    from watchdogs.settings import MIN_SCOPE_PREFIX_LENGTH
+
+    pattern = template()["Parameters"][parameter]["AllowedPattern"]
+    enough, short = "x" * MIN_SCOPE_PREFIX_LENGTH, "x" * (MIN_SCOPE_PREFIX_LENGTH - 1)
+    # the template refuses what the settings would refuse at cold start, before anything is deployed
+    assert re.fullmatch(pattern, enough)
+    assert re.fullmatch(pattern, f"acme-etl-prod-,{enough}")
+    assert not re.fullmatch(pattern, short)
+    assert not re.fullmatch(pattern, f"acme-etl-prod-,{short}")
+    assert not re.fullmatch(pattern, "acme-etl-*")
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [("", True), ("data-oncall@example.com", True), ("a@b", False), ("a@b.c,d@e.f", False)]
+)
+def test_alert_email_takes_one_address_or_none(value: str, ok: bool) -> None:
+    spec = template()["Parameters"]["AlertEmail"]
+    assert bool(re.fullmatch(spec["AllowedPattern"], value)) is ok
+    assert "ConstraintDescription" in spec
+
+
+def test_guided_deploy_asks_environment_and_alerts_first_and_every_question_is_explained() -> None:
+    parameters = template()["Parameters"]
+    # sam deploy --guided asks in template order
+    assert list(parameters)[:3] == ["EnvironmentName", "AlertEmail", "WatchdogMode"]
+    for name, spec in parameters.items():
+        assert len(spec.get("Description", "")) > 20, name
+        if "AllowedPattern" in spec:
+            assert spec.get("ConstraintDescription"), name
+
+
+@pytest.mark.parametrize(
+    ("service", "parameter"), [("crawler", "CrawlerMode"), ("query", "QueryMode"), ("execution", "ExecutionMode")]
+)
+def test_mode_per_service_reaches_the_settings(service: str, parameter: str) -> None:
+    # Given observe by default and remediate for one service
+    environment = resolve(function_environment("SweepFunction"), parameter_values(**{parameter: "remediate"}))
+    settings = load_settings({k: str(v) for k, v in environment.items() if v is not None} | {"AWS_REGION": REGION})
+    # Then that service remediates and the others follow WatchdogMode
+    for other in ("crawler", "query", "execution"):
+        assert settings.mode_for(other).value == ("remediate" if other == service else "observe")
