@@ -244,17 +244,22 @@ def pairwise(name: str, document: dict[str, Any], *, resource_policy: bool) -> l
 def resource_types_of(arn: str, service_resources: list[dict[str, Any]]) -> set[str]:
     """The resource types of the service whose ARN format ``arn`` (a policy ARN, globs allowed) has, segment by
     segment: a glob stays inside its segment, so ``table/t/index/*`` is an index and never a table (parliament's
-    own glob match lets it pass for ``table/*``)."""
-    return {d["resource"] for d in service_resources if _fits(arn, re.sub(r"\$\{.*?\}", "*", d["arn"]))}
+    own glob match lets it pass for ``table/*``). Only when no format fits that way may a format's last variable
+    take the rest (names with ``/`` in them, such as log groups ``/aws/lambda/...``)."""
+    formats = {d["resource"]: re.sub(r"\$\{.*?\}", "*", d["arn"]) for d in service_resources}
+    exact = {kind for kind, arn_format in formats.items() if _fits(arn, arn_format, rest=False)}
+    return exact or {kind for kind, arn_format in formats.items() if _fits(arn, arn_format, rest=True)}
 
 
-def _fits(arn: str, arn_format: str) -> bool:
+def _fits(arn: str, arn_format: str, *, rest: bool) -> bool:
     head, fmt_head = arn.split(":", 5), arn_format.split(":", 5)
     if len(head) != 6 or len(fmt_head) != 6:
         return False
     if not all(f == "*" or fnmatchcase(a, f) or fnmatchcase(f, a) for a, f in zip(head[:5], fmt_head[:5], strict=True)):
         return False
     segments, fmt_segments = re.split(r"([:/])", head[5]), re.split(r"([:/])", fmt_head[5])
+    if rest and fmt_segments[-1] == "*" and len(segments) > len(fmt_segments):
+        segments = [*segments[: len(fmt_segments) - 1], "".join(segments[len(fmt_segments) - 1 :])]
     if len(segments) != len(fmt_segments):
         return False
     return all(f in {"*", a} or "*" in a for a, f in zip(segments, fmt_segments, strict=True))

@@ -3,8 +3,8 @@
 A CloudWatch ``SEARCH('{Namespace,k1,k2} MetricName="X"')`` matches only metrics whose dimension set is exactly
 ``{k1, k2}``: a widget whose schema names other keys stays empty, silently. Three readings are compared:
 
-* :func:`emitted_catalogue` -- every ``count(...)`` / ``record(...)`` call under ``src/watchdogs`` (AST), with the
-  dimension keys it passes plus ``service``, which Powertools adds to every EMF blob;
+* :func:`emitted_catalogue` -- every ``count(...)`` / ``record(...)`` / ``metrics.add_metric(name=...)`` call under
+  ``src/watchdogs`` (AST), with the dimension keys it passes plus ``service``, which Powertools adds to every blob;
 * :func:`dashboard_metrics` -- every metric of every widget of the template's dashboard;
 * :func:`emf_metrics` -- the EMF lines a run actually printed (the embedded emulator's router captures them).
 """
@@ -55,15 +55,32 @@ def emitted_catalogue(source: Path = ROOT / "src" / "watchdogs") -> list[Emitted
     """Every metric emitted through :func:`watchdogs.observability.count` or ``record`` (as imported by name)."""
     found: list[Emitted] = []
     for path in sorted(source.rglob("*.py")):
+        if path.name == "observability.py":  # the emitters themselves, called with their callers' names
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         emitters = _emitters(tree)
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in emitters):
+            if not isinstance(node, ast.Call):
                 continue
-            keys = frozenset(k.arg for k in node.keywords if k.arg is not None) | ALWAYS
             where = f"{path.relative_to(source.parent)}:{node.lineno}"
-            found += [Emitted(name, keys, where) for name in _names(node.args[0])]
+            if isinstance(node.func, ast.Name) and node.func.id in emitters:
+                keys = frozenset(k.arg for k in node.keywords if k.arg is not None) | ALWAYS
+                found += [Emitted(name, keys, where) for name in _names(node.args[0])]
+            elif _is_shared_blob(node):  # metrics.add_metric(name=...): the shared blob, service only
+                named = next(k.value for k in node.keywords if k.arg == "name")
+                found += [Emitted(name, ALWAYS, where) for name in _names(named)]
     return found
+
+
+def _is_shared_blob(call: ast.Call) -> bool:
+    func = call.func
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "add_metric"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "metrics"
+        and any(k.arg == "name" for k in call.keywords)
+    )
 
 
 def _emitters(tree: ast.Module) -> set[str]:
