@@ -442,7 +442,6 @@ LAYER = "layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
         ("aws", "us-east-1", f"arn:aws:lambda:us-east-1:017000801446:{LAYER}"),
         ("aws", "eu-west-1", f"arn:aws:lambda:eu-west-1:017000801446:{LAYER}"),
         ("aws-cn", "cn-north-1", f"arn:aws-cn:lambda:cn-north-1:498634801083:{LAYER}"),
-        ("aws-us-gov", "us-gov-east-1", f"arn:aws-us-gov:lambda:us-gov-east-1:165087284144:{LAYER}"),
         ("aws-us-gov", "us-gov-west-1", f"arn:aws-us-gov:lambda:us-gov-west-1:165093116878:{LAYER}"),
     ],
 )
