@@ -54,7 +54,7 @@ def render() -> str:
             "WATCHDOG_MODE": "observe",
             "INCIDENT_TABLE": "incidents",
             "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
-            "SCOPE_CRAWLER_PREFIXES": "x-",
+            "SCOPE_CRAWLER_PREFIXES": "docs-crawler-",
         }
     )
     sections = [INTRO]

@@ -38,7 +38,7 @@ from watchdogs.incidents import (
 from watchdogs.lifecycle.plan import Policy, Transition, Verdict, plan
 from watchdogs.models.domain import Decision, Finding, IncidentStatus, Outcome, ResourceType
 from watchdogs.notifier import AlertContext, Notifier
-from watchdogs.observability import count, logger
+from watchdogs.observability import MetricUnit, count, logger, record
 from watchdogs.outbox import flush
 from watchdogs.settings import Mode, Settings
 
@@ -97,10 +97,12 @@ class Engine(Acting):
             self._notifier = Notifier(s.alert_topic_arn, self.clients.sns, context=context)
         return self._notifier
 
-    def policy(self) -> Policy:
+    def policy(self, resource_type: ResourceType) -> Policy:
+        """The lifecycle policy for one resource type: its service's mode (a pipeline's delegated crawler finding
+        follows the crawler mode), the budget and the lease."""
         s = self.settings
         return Policy(
-            observe=s.mode is Mode.OBSERVE,
+            observe=s.mode_for(resource_type.value) is Mode.OBSERVE,
             budget_max=s.budget_max_actions,
             budget_window_seconds=s.budget_window_seconds,
             quarantine_seconds=s.quarantine_seconds,
@@ -148,7 +150,7 @@ class Engine(Acting):
         if decision.outcome in {Outcome.RESOLVE, Outcome.CLOSE}:
             self._close_all(finding, state, decision, now, result)
         else:
-            transition = plan(decision, incident, state.budget, self.policy(), now)
+            transition = plan(decision, incident, state.budget, self.policy(finding.resource_type), now)
             self._carry(finding, facts, incident, state, decision, transition, now, result)
         # flush before delegating: a delegated finding on the same resource must not see (and send) ours again
         for incident in list(state.incidents.values()):
@@ -192,7 +194,7 @@ class Engine(Acting):
         targets = [i for i in state.active() if not wanted or i.condition in wanted]
         result.outcome, result.detail = "nothing-open", decision.summary
         for incident in targets:
-            transition = plan(decision, incident, state.budget, self.policy(), now)
+            transition = plan(decision, incident, state.budget, self.policy(finding.resource_type), now)
             if transition.verdict is Verdict.BUSY:
                 result.outcome = "busy"
                 continue
@@ -220,6 +222,9 @@ class Engine(Acting):
             result.incident_id, result.status = closed.incident_id, closed.status.value
             self._flush(closed, result)
             count("Resolved" if result.outcome == "resolved" else "Closed", resource_type=finding.resource_type.value)
+            if result.outcome == "resolved" and closed.time_to_recover_seconds is not None:
+                seconds = closed.time_to_recover_seconds
+                record("TimeToRecover", seconds, MetricUnit.Seconds, resource_type=finding.resource_type.value)
 
     # ------------------------------------------------------------------------------------------------ carry
     def _carry(
@@ -318,7 +323,7 @@ class Engine(Acting):
             "summary": transition.summary,
             "runbook_section": decision.runbook_section,
             "advice": decision.advice,
-            "mode": self.settings.mode.value,
+            "mode": self.settings.mode_for(finding.resource_type.value).value,
             "budget_max": self.settings.budget_max_actions,
             "facts": {**(incident.facts if incident else {}), **facts_for_record(facts), **decision.facts},
             "pending_step": pending,

@@ -83,12 +83,19 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 def count(name: str, value: float = 1, **dimensions: str) -> None:
     """Emit one EMF count metric (one metric per outcome: ``Acted``, ``Rejected``, ``Duplicate``, ...)."""
     if dimensions:
-        # dimensions apply to the whole EMF blob: emit a single-metric blob so they stay with this metric
-        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
-            for key, dim_value in dimensions.items():
-                metric.add_dimension(name=key, value=dim_value)
+        record(name, value, MetricUnit.Count, **dimensions)
         return
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-__all__ = ["count", "logger", "metrics", "tracer"]
+def record(name: str, value: float, unit: MetricUnit, /, **dimensions: str) -> None:
+    """Emit one EMF metric in its own blob, so its dimensions stay with it (a gauge, a duration, a count).
+
+    Powertools adds the ``service`` dimension to every blob: each metric's dimension set is its own keys plus
+    ``service``, which is what the dashboard's SEARCH schemas name."""
+    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
+        for key, dim_value in dimensions.items():
+            metric.add_dimension(name=key, value=dim_value)
+
+
+__all__ = ["MetricUnit", "count", "logger", "metrics", "record", "tracer"]

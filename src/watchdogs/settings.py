@@ -22,6 +22,15 @@ class Mode(StrEnum):
     REMEDIATE = "remediate"  # act
 
 
+#: services whose mode can be set on its own (``ResourceType`` values); the rest follow ``WATCHDOG_MODE``
+SERVICES = ("crawler", "query", "execution")
+
+#: shortest crawler / state machine name prefix accepted in scope. Mutating IAM grants are as wide as the prefixes
+#: (``crawler/<prefix>*``): a 3-7 character prefix such as ``etl`` or ``prod-`` names a whole account's resources,
+#: while 8 or more carry a project or environment word (``lakehouse-``, ``etl-prod-``).
+MIN_SCOPE_PREFIX_LENGTH = 8
+
+
 class SettingsError(RuntimeError):
     """Raised at start when the environment does not hold valid settings; names every bad variable."""
 
@@ -42,6 +51,10 @@ class Settings(BaseModel):
 
     environment: str = Field(alias="ENVIRONMENT", min_length=1, description="Environment name (sandbox, prod, ...)")
     mode: Mode = Field(alias="WATCHDOG_MODE", description="observe: record and notify only; remediate: act")
+    # per-service overrides of ``mode`` ("" or unset = follow WATCHDOG_MODE)
+    crawler_mode: Mode | None = Field(default=None, alias="WATCHDOG_MODE_CRAWLER")
+    query_mode: Mode | None = Field(default=None, alias="WATCHDOG_MODE_QUERY")
+    execution_mode: Mode | None = Field(default=None, alias="WATCHDOG_MODE_EXECUTION")
     incident_table: str = Field(alias="INCIDENT_TABLE", min_length=3)
     alert_topic_arn: str = Field(alias="ALERT_TOPIC_ARN", pattern=r"^arn:aws[a-z-]*:sns:")
     account_id: str = Field(default="", alias="ACCOUNT_ID", pattern=r"^(\d{12})?$", description="for resource ARNs")
@@ -92,6 +105,23 @@ class Settings(BaseModel):
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
 
+    @field_validator("crawler_mode", "query_mode", "execution_mode", mode="before")
+    @classmethod
+    def _inherit(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("crawler_prefixes", "state_machine_arn_prefixes")
+    @classmethod
+    def _meaningful_prefixes(cls, value: list[str]) -> list[str]:
+        # a state machine ARN prefix is judged by its name part: the account and region are not a scope
+        short = [p for p in value if len(p.rpartition(":stateMachine:")[2]) < MIN_SCOPE_PREFIX_LENGTH]
+        if short:
+            raise ValueError(
+                f"prefixes shorter than {MIN_SCOPE_PREFIX_LENGTH} characters would put too much in scope: "
+                + ", ".join(repr(p) for p in short)
+            )
+        return value
+
     @field_validator("workgroup_query_stuck_seconds", "state_wait_rules", mode="before")
     @classmethod
     def _json(cls, value: Any, info: ValidationInfo) -> Any:
@@ -113,6 +143,18 @@ class Settings(BaseModel):
     @property
     def partition(self) -> str:
         return partition_for_region(self.region)
+
+    def mode_for(self, service: str) -> Mode:
+        """The mode of one service (``crawler``, ``query``, ``execution``): its own if set, else ``WATCHDOG_MODE``."""
+        own: Mode | None = getattr(self, f"{service}_mode", None) if service in SERVICES else None
+        return own or self.mode
+
+    def modes(self) -> str:
+        """The modes in one word when they agree (``observe``), else per service (``crawler=remediate,...``)."""
+        modes = {service: self.mode_for(service).value for service in SERVICES}
+        if len(set(modes.values())) == 1:
+            return next(iter(modes.values()))
+        return ",".join(f"{service}={mode}" for service, mode in modes.items())
 
     def query_threshold(self, workgroup: str) -> int:
         return self.workgroup_query_stuck_seconds.get(workgroup, self.query_stuck_seconds)

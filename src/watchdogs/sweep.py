@@ -118,7 +118,7 @@ class Sweep:
         """
         started = time.monotonic()
         self._now = self.clock()
-        self._report = report = SweepReport(started_at=iso(self._now), mode=self.settings.mode.value)
+        self._report = report = SweepReport(started_at=iso(self._now), mode=self.settings.modes())
         report.warnings.extend(check_thresholds(self.settings))
         open_incidents = self._load_open()
         found = self._discover(open_incidents, remaining_ms)
@@ -299,4 +299,13 @@ def handle_scheduled_event(event: Any, remaining_ms: Callable[[], int] | None = 
     if isinstance(parsed, Rejection):
         return parsed.as_dict()
     report = run_sweep_once(remaining_ms)
+    _publish_gauges()
     return {"outcome": "swept", "event_id": parsed.id, **report.model_dump(mode="json")}
+
+
+def _publish_gauges() -> None:
+    """Open incidents and quarantined resources for the dashboard, sampled after each sweep (watchdogs.gauges)."""
+    from watchdogs.gauges import publish_gauges  # noqa: PLC0415
+    from watchdogs.runtime import runtime  # noqa: PLC0415
+
+    publish_gauges(runtime().engine.store, now_utc())

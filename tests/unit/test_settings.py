@@ -61,3 +61,40 @@ def test_per_workgroup_threshold_overrides_default() -> None:
     settings = load_settings({**BASE, "WORKGROUP_QUERY_STUCK_SECONDS": '{"adhoc": 600}', "QUERY_STUCK_SECONDS": "900"})
     assert settings.query_threshold("adhoc") == 600
     assert settings.query_threshold("lakehouse-sandbox-workgroup") == 900
+
+
+# ---------------------------------------------------------------------------------------------- mode per service
+def test_each_service_follows_the_default_mode_unless_set() -> None:
+    # Given crawlers set to remediate, queries left empty (the template's "" = inherit), executions unset
+    settings = load_settings({**BASE, "WATCHDOG_MODE_CRAWLER": "remediate", "WATCHDOG_MODE_QUERY": ""})
+    # Then crawlers act and the rest follow WATCHDOG_MODE
+    assert settings.mode_for("crawler") is Mode.REMEDIATE
+    assert settings.mode_for("query") is Mode.OBSERVE
+    assert settings.mode_for("execution") is Mode.OBSERVE
+    assert settings.modes() == "crawler=remediate,query=observe,execution=observe"
+    assert load_settings(BASE).modes() == "observe"
+
+
+def test_an_invalid_service_mode_is_named() -> None:
+    with pytest.raises(SettingsError, match="WATCHDOG_MODE_EXECUTION"):
+        load_settings({**BASE, "WATCHDOG_MODE_EXECUTION": "act"})
+
+
+# ---------------------------------------------------------------------------------------------- blast radius
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SCOPE_CRAWLER_PREFIXES", "etl"),
+        ("SCOPE_CRAWLER_PREFIXES", "lakehouse-sandbox-,prod-"),
+        ("SCOPE_STATE_MACHINE_ARN_PREFIXES", "arn:aws:states:us-east-1:123456789012:stateMachine:etl-"),
+    ],
+)
+def test_a_prefix_too_short_to_mean_anything_is_rejected(variable: str, value: str) -> None:
+    # a short prefix widens every mutating grant to most of the account's resources of that kind
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({**BASE, variable: value})
+
+
+def test_a_state_machine_prefix_is_judged_by_its_name_part() -> None:
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:lakehouse-mvp-sandbox-"
+    assert load_settings({**BASE, "SCOPE_STATE_MACHINE_ARN_PREFIXES": arn}).state_machine_arn_prefixes == [arn]

@@ -313,7 +313,7 @@ def test_metadata_permission_exists_only_with_a_metadata_table() -> None:
     # and every other statement on a DynamoDB table names this stack's tables
     for fid in function_logical_ids(cfn):
         for statement in granted_statements(cfn, fid):
-            if statement.get("Sid") == "PipelineMetadata":
+            if str(statement.get("Sid", "")).startswith("PipelineMetadata"):
                 continue
             for resource in resolve(resources_of(statement), parameter_values()):
                 assert ":table/" not in str(resource)
@@ -433,13 +433,61 @@ def test_every_function_logs_to_its_own_encrypted_log_group() -> None:
         assert props["Runtime"] == "python3.13"
 
 
-def test_powertools_layer_is_a_literal_arn() -> None:
-    # sam-local-engine.sh pre-seeds the layers it finds by this literal pattern
-    (layer,) = template()["Globals"]["Function"]["Layers"]
-    assert re.fullmatch(
-        r"arn:aws:lambda:\$\{AWS::Region\}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:\d+",
-        layer["Fn::Sub"],
-    )
+LAYER = "layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:27"
+
+
+@pytest.mark.parametrize(
+    ("partition", "region", "expected"),
+    [
+        ("aws", "us-east-1", f"arn:aws:lambda:us-east-1:017000801446:{LAYER}"),
+        ("aws", "eu-west-1", f"arn:aws:lambda:eu-west-1:017000801446:{LAYER}"),
+        ("aws-cn", "cn-north-1", f"arn:aws-cn:lambda:cn-north-1:498634801083:{LAYER}"),
+        ("aws-us-gov", "us-gov-west-1", f"arn:aws-us-gov:lambda:us-gov-west-1:165093116878:{LAYER}"),
+    ],
+)
+def test_powertools_layer_resolves_in_every_partition(partition: str, region: str, expected: str) -> None:
+    # Given the template deployed in a partition and region (the layer's publisher differs per partition)
+    from watchdogs_local.iam_lint import Resolver
+
+    raw = template()
+    resolver = Resolver(raw, {}, partition)
+    resolver.values["AWS::Region"] = region
+    # When the layer ARN is resolved
+    (layer,) = raw["Globals"]["Function"]["Layers"]
+    # Then it is the layer Powertools publishes there
+    assert resolver.resolve(layer) == expected
+
+
+def test_no_arn_in_the_template_hard_codes_a_partition() -> None:
+    text = TEMPLATE.read_text(encoding="utf-8")
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())  # comments may quote resolved ARNs
+    assert re.findall(r"arn:aws[a-z-]*:", code) == []
+    # sam-local-engine.sh seeds its layer cache from the commercial ARN the mapping's comment quotes
+    assert f"arn:aws:lambda:${{AWS::Region}}:017000801446:{LAYER}" in text
+
+
+def test_incident_history_survives_the_stack() -> None:
+    resources = template()["Resources"]
+    # the incident table, and the key it is encrypted with (a deleted key would make the table unreadable)
+    for logical_id in ("IncidentTable", "WatchdogKey"):
+        assert resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
+        assert resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
+
+
+def test_no_reserved_concurrency_by_default() -> None:
+    # Given the defaults: no function reserves concurrency, so the stack deploys under any account quota
+    cfn = _translated()
+    values = parameter_values()
+    for function_id in function_logical_ids(cfn):
+        reserved = cfn["Resources"][function_id]["Properties"].get("ReservedConcurrentExecutions")
+        assert resolve(reserved, values) is None, function_id
+    # and asking for N reserves N per event watchdog and 1 for the sweep
+    asked = parameter_values(ReservedConcurrency="4")
+    reserved = {
+        fid: resolve(cfn["Resources"][fid]["Properties"]["ReservedConcurrentExecutions"], asked)
+        for fid in function_logical_ids(cfn)
+    }
+    assert sorted(str(v) for v in reserved.values()) == ["1", "4", "4", "4"]
 
 
 def test_incident_table_has_the_open_and_outbox_indexes_and_ttl() -> None:
@@ -567,3 +615,49 @@ def test_alert_links_and_commands_get_the_stack_name_and_docs_url() -> None:
     env = template()["Globals"]["Function"]["Environment"]["Variables"]
     assert env["STACK_NAME"] == {"Ref": "AWS::StackName"}
     assert env["DOCS_BASE_URL"] == {"Ref": "DocsBaseUrl"}
+
+
+# ---------------------------------------------------------------------------------------------- blast radius, guided
+@pytest.mark.parametrize("parameter", ["CrawlerPrefixes", "StateMachineNamePrefixes"])
+def test_scope_prefixes_shorter_than_the_settings_minimum_are_rejected(parameter: str) -> None:
+    from watchdogs.settings import MIN_SCOPE_PREFIX_LENGTH
+
+    pattern = template()["Parameters"][parameter]["AllowedPattern"]
+    enough, short = "x" * MIN_SCOPE_PREFIX_LENGTH, "x" * (MIN_SCOPE_PREFIX_LENGTH - 1)
+    # the template refuses what the settings would refuse at cold start, before anything is deployed
+    assert re.fullmatch(pattern, enough)
+    assert re.fullmatch(pattern, f"acme-etl-prod-,{enough}")
+    assert not re.fullmatch(pattern, short)
+    assert not re.fullmatch(pattern, f"acme-etl-prod-,{short}")
+    assert not re.fullmatch(pattern, "acme-etl-*")
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [("", True), ("data-oncall@example.com", True), ("a@b", False), ("a@b.c,d@e.f", False)]
+)
+def test_alert_email_takes_one_address_or_none(value: str, ok: bool) -> None:
+    spec = template()["Parameters"]["AlertEmail"]
+    assert bool(re.fullmatch(spec["AllowedPattern"], value)) is ok
+    assert "ConstraintDescription" in spec
+
+
+def test_guided_deploy_asks_environment_and_alerts_first_and_every_question_is_explained() -> None:
+    parameters = template()["Parameters"]
+    # sam deploy --guided asks in template order
+    assert list(parameters)[:3] == ["EnvironmentName", "AlertEmail", "WatchdogMode"]
+    for name, spec in parameters.items():
+        assert len(spec.get("Description", "")) > 20, name
+        if "AllowedPattern" in spec:
+            assert spec.get("ConstraintDescription"), name
+
+
+@pytest.mark.parametrize(
+    ("service", "parameter"), [("crawler", "CrawlerMode"), ("query", "QueryMode"), ("execution", "ExecutionMode")]
+)
+def test_mode_per_service_reaches_the_settings(service: str, parameter: str) -> None:
+    # Given observe by default and remediate for one service
+    environment = resolve(function_environment("SweepFunction"), parameter_values(**{parameter: "remediate"}))
+    settings = load_settings({k: str(v) for k, v in environment.items() if v is not None} | {"AWS_REGION": REGION})
+    # Then that service remediates and the others follow WatchdogMode
+    for other in ("crawler", "query", "execution"):
+        assert settings.mode_for(other).value == ("remediate" if other == service else "observe")

@@ -213,7 +213,7 @@ class QueryRemediator:
             return refused
         if finding.condition is Condition.STUCK:
             threshold = self.settings.query_threshold(str(read.workgroup or finding.scope_key))
-            observing = self.settings.mode is Mode.OBSERVE
+            observing = self.settings.mode_for(self.resource_type.value) is Mode.OBSERVE
             decision = decide_stuck(query_id, read, incident, threshold_seconds=threshold, observing=observing, now=now)
             return guard_cancel(query_id, read, decision)
         if finding.condition is Condition.FAILED:
