@@ -100,8 +100,10 @@ def dry_engine(target: Target, args: argparse.Namespace) -> DryRunEngine:
     from watchdogs.settings import SettingsError, load_settings  # noqa: PLC0415
 
     environ = dict(target.environment())
-    if args.mode:
+    if args.mode:  # one mode for every service: the stack's per-service overrides would otherwise win
         environ["WATCHDOG_MODE"] = args.mode
+        for service in ("CRAWLER", "QUERY", "EXECUTION"):
+            environ.pop(f"WATCHDOG_MODE_{service}", None)
     environ.setdefault("INCIDENT_TABLE", target.table)
     try:
         settings = load_settings(environ)
@@ -158,8 +160,8 @@ def run(target: Target, store: IncidentStore, args: argparse.Namespace) -> Outpu
     rows = [replay_one(engine, event) for event in events]
     overlay = engine.store
     writes = list(getattr(overlay, "writes", []))
-    data = {"mode": engine.settings.mode.value, "events": rows, "writes_not_applied": writes}
-    return Output(_render(rows, engine.settings.mode.value, len(writes)), data)
+    data = {"mode": engine.settings.modes(), "events": rows, "writes_not_applied": writes}
+    return Output(_render(rows, engine.settings.modes(), len(writes)), data)
 
 
 def _what(row: dict[str, Any]) -> str:
