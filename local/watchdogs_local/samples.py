@@ -33,6 +33,8 @@ STACK = "lakehouse-watchdogs-local"
 #: moto's random generator is seeded with this before each deployment: the same physical names every time
 NAME_SEED = 13
 SUBSCRIBER = "local-alert-subscriber"
+#: a second subscriber, read only by the emulator's console (``make emulator``), so it never steals an alert
+CONSOLE_SUBSCRIBER = "local-alert-console"
 
 
 class SampleError(RuntimeError):
@@ -97,9 +99,10 @@ def deploy_fresh(emulator: Emulator) -> Deployment:
     hold_queries()
     provision_lakehouse(emulator, LakehouseNames(env="sandbox"))  # type: ignore[arg-type] # .client(service)
     sqs = emulator.client("sqs")
-    queue_url = sqs.create_queue(QueueName=SUBSCRIBER)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    emulator.client("sns").subscribe(TopicArn=deployment.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=arn)
+    for name in (SUBSCRIBER, CONSOLE_SUBSCRIBER):
+        queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        emulator.client("sns").subscribe(TopicArn=deployment.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=arn)
     return deployment
 
 
@@ -176,14 +179,17 @@ class Observed:
 class Observer:
     """What one invocation changed: incident records (by version) and the subscriber's messages."""
 
-    def __init__(self, emulator: Emulator, deployment: Deployment) -> None:
+    def __init__(self, emulator: Emulator, deployment: Deployment, queue: str = SUBSCRIBER) -> None:
         self.emulator = emulator
         self.table = deployment.outputs["IncidentTableName"]
-        self.queue_url = emulator.client("sqs").get_queue_url(QueueName=SUBSCRIBER)["QueueUrl"]
+        self.queue_url = emulator.client("sqs").get_queue_url(QueueName=queue)["QueueUrl"]
         self.before: dict[tuple[str, str], str] = {}
+        self.said: dict[tuple[str, str], str] = {}  # the console's last line per incident
 
     def start(self) -> Observer:
-        self.before = {key: version for key, version, _ in self._incidents()}
+        rows = self._incidents()
+        self.before = {key: version for key, version, _ in rows}
+        self.said = {key: f"{i.get('status', {}).get('S')} ({i.get('classification', {}).get('S')})" for key, _, i in rows}
         self.drain()
         return self
 
@@ -204,6 +210,17 @@ class Observer:
                 received.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return received
+
+    def news(self) -> list[str]:
+        """Console lines for what arrived since the last call: alerts received, incidents written."""
+        lines = [f"alert    {a.get('Subject') or '-'}" for a in self.drain()]
+        for key, _version, item in self._incidents():
+            status, classification = item.get("status", {}).get("S"), item.get("classification", {}).get("S")
+            said = f"{status} ({classification})"
+            if self.said.get(key) != said:
+                self.said[key] = said
+                lines.append(f"incident {key[0].removeprefix('RES#')} {key[1].split('#')[1]}: {said}")
+        return lines
 
     def finish(self, result: Any) -> Observed:
         changed = [item for key, version, item in self._incidents() if self.before.get(key) != version]
