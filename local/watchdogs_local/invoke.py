@@ -486,8 +486,10 @@ def _main_embedded(args: argparse.Namespace) -> int:
     if sample is not None:
         e = sample.expected
         matched = run.observed.matches(e)
-        verdict = "matches the declared outcome" if matched else (
-            f"DIFFERS from the declared outcome: {e.outcome} ({e.classification}, {e.action})"
+        verdict = (
+            "matches the declared outcome"
+            if matched
+            else (f"DIFFERS from the declared outcome: {e.outcome} ({e.classification}, {e.action})")
         )
         status = status or (0 if matched else 1)
     print(f"  {verdict + '; ' if verdict else ''}{run.seconds:.1f} s on {where}; logs: {LOG_FILE}", file=sys.stderr)

@@ -189,7 +189,9 @@ class Observer:
     def start(self) -> Observer:
         rows = self._incidents()
         self.before = {key: version for key, version, _ in rows}
-        self.said = {key: f"{i.get('status', {}).get('S')} ({i.get('classification', {}).get('S')})" for key, _, i in rows}
+        self.said = {
+            key: f"{i.get('status', {}).get('S')} ({i.get('classification', {}).get('S')})" for key, _, i in rows
+        }
         self.drain()
         return self
 
@@ -215,8 +217,7 @@ class Observer:
         """Console lines for what arrived since the last call: alerts received, incidents written."""
         lines = [f"alert    {a.get('Subject') or '-'}" for a in self.drain()]
         for key, _version, item in self._incidents():
-            status, classification = item.get("status", {}).get("S"), item.get("classification", {}).get("S")
-            said = f"{status} ({classification})"
+            said = _said(item)
             if self.said.get(key) != said:
                 self.said[key] = said
                 lines.append(f"incident {key[0].removeprefix('RES#')} {key[1].split('#')[1]}: {said}")
@@ -233,6 +234,10 @@ class Observer:
             alerts=self.drain(),
             incident_status=",".join(statuses) or None,
         )
+
+
+def _said(item: dict[str, Any]) -> str:
+    return f"{item.get('status', {}).get('S')} ({item.get('classification', {}).get('S')})"
 
 
 def outcome_of(result: Any) -> str:

@@ -256,7 +256,7 @@ def run_stopped_by_operator(emulator: Emulator, event: dict[str, Any]) -> None:
 
 def run_stopped_by_watchdog(emulator: Emulator, event: dict[str, Any]) -> None:
     """The run was force-stopped with the watchdog's marker error (runbook step 3, the last resort)."""
-    from watchdogs.runbooks.execution.rules import STOP_ERROR  # noqa: PLC0415
+    from watchdogs.actions import STOP_ERROR  # noqa: PLC0415
 
     _execution, arn = _running_run(emulator, event)
     emulator.client("stepfunctions").stop_execution(
