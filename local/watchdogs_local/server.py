@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from watchdogs_local.samples import Observer
 
 DEFAULT_PORT = 5555
-STATE_DIR = ROOT / ".emulator"
-STATE_FILE = STATE_DIR / "emulator.json"
+#: where the running emulator says where it is (pid, port); EMULATOR_STATE_FILE moves it (tests)
+STATE_FILE = Path(os.environ.get("EMULATOR_STATE_FILE") or ROOT / ".emulator" / "emulator.json")
 CONTROL = "/_watchdogs/"
 DOCKER_HOST_IP = "172.17.0.1"
 
@@ -185,7 +185,7 @@ def serve(port: int, host: str = "0.0.0.0") -> int:  # noqa: S104 - Lambda conta
     try:
         answer = control.seed(None)
         endpoint = f"http://127.0.0.1:{port}"
-        STATE_DIR.mkdir(exist_ok=True)
+        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
         STATE_FILE.write_text(json.dumps({"pid": os.getpid(), "port": port, "endpoint": endpoint}), encoding="utf-8")
         assert emulator.deployment is not None
         for line in banner(emulator.deployment, port, time.monotonic() - started, answer["stack"]):
@@ -232,6 +232,10 @@ def stop_running() -> int:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
+            gone = True
+        else:
+            gone = not STATE_FILE.exists()  # it removes its state file last (a zombie still answers kill 0)
+        if gone:
             print(f"emulator: stopped (pid {pid})")
             return 0
     print(f"emulator: pid {pid} did not stop within 10 s", file=sys.stderr)
