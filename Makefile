@@ -96,8 +96,8 @@ test: ## lint, typecheck, template checks, tests (CI: .ci/run)
 	$(MAKE) pytest
 
 # ------------------------------------------------------------------------------------------------ run
-demo: venv ## the embedded emulator run: template deployed into moto, faults injected, watchdogs healing
-	$(BIN)/python -m watchdogs_local.demo
+demo: venv ## the embedded emulator run: template deployed into moto, faults injected, watchdogs healing (ALERTS=1: alert bodies)
+	$(BIN)/python -m watchdogs_local.demo $(if $(filter-out 0,$(ALERTS)),--alerts)
 
 invoke: venv ## invoke a sample on fresh emulator state, no Docker: make invoke EVENT=events/<file>.json [FN=<logical id>]
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<file>.json [FN=<function logical id>]" >&2; exit 2; }
