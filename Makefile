@@ -128,7 +128,7 @@ build: $(SAM_STAMP) ## sam build (python3.13 from pyenv, else python3.13 on PATH
 	@test -n "$(PY313_BIN)" || { echo "sam build needs python3.13 (pyenv install 3.13.0)" >&2; exit 1; }
 	PATH="$(PY313_BIN):$$PATH" $(AWS_ENV) $(SAM) build
 
-sam-local: venv build ## sam local invoke every sample on fresh state, each checked against events/expected.json
+sam-local: venv build ## sam local invoke every sample on fresh state, each checked against events/expected/index.json
 	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) bash $(SAM_LOCAL_ENGINE) setup
 	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) $(BIN)/python -m watchdogs_local.sam_local_check
 

@@ -82,7 +82,7 @@ def help_lines() -> list[str]:
     functions: dict[str, list[str]] = {}
     for sample in samples.values():
         functions.setdefault(sample.function, []).append(sample.name)
-    lines = ["Functions (template.yaml) and their sample events (events/, outcomes in events/expected.json):"]
+    lines = ["Functions (template.yaml) and their sample events (events/, outcomes in events/expected/index.json):"]
     for function, names in sorted(functions.items()):
         lines.append(f"  {function}")
         lines.extend(f"      events/{name}.json" for name in names)

@@ -10,7 +10,7 @@ and Lambda base image, offline), then this module, which:
    runbook's lakehouse provisioned, the resources the sample names seeded in the state it describes), writes an
    ``--env-vars`` file (SAM's format: each deployed function's environment, pointed at the emulator), runs
    ``sam local invoke <Function> -e events/<sample>.json --skip-pull-image --env-vars <file>`` and checks what
-   the container did against ``events/expected.json``: the outcome it returned, the classification on the
+   the container did against ``events/expected/index.json``: the outcome it returned, the classification on the
    incident it wrote, the action it took (a sample that is not declared, or differs, fails).
 
 SAM only overrides variables a function declares: the template declares ``AWS_ENDPOINT_URL`` (empty, which boto3
@@ -115,8 +115,8 @@ def _run(samples: list[Path], build_dir: Path, timeout: float) -> int:
             for path in samples:
                 sample = declared.get(path.name.removesuffix(".json"))
                 if sample is None:
-                    outcomes.append(Outcome(path.name, "-", 0.0, False, "not declared in events/expected.json"))
-                    print(f"  FAIL  {path.name}: not declared in events/expected.json", flush=True)
+                    outcomes.append(Outcome(path.name, "-", 0.0, False, "not declared in events/expected/index.json"))
+                    print(f"  FAIL  {path.name}: not declared in events/expected/index.json", flush=True)
                     continue
                 deployment = prepare(emulator, sample)  # fresh state, the sample's resources seeded
                 env_file.write_text(json.dumps(env_local(deployment, emulator.port or 0), indent=1), encoding="utf-8")

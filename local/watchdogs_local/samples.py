@@ -1,4 +1,4 @@
-"""The sample events and what each must produce (``events/expected.json``), against fresh emulator state.
+"""The sample events and what each must produce (``events/expected/index.json``), against fresh emulator state.
 
 :func:`prepare` gives one sample a fresh emulator: everything forgotten, ``template.yaml`` deployed again as the
 same stack (moto's random generator is re-seeded first, so the stack's physical names, which ``env/local.json``
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from watchdogs_local.emulator import Deployment, Emulator
 
 EVENTS = ROOT / "events"
-EXPECTED = EVENTS / "expected.json"
+EXPECTED = EVENTS / "expected" / "index.json"  # a subdirectory: events/*.json stays only events
 ENV_LOCAL = ROOT / "env" / "local.json"
 #: the stack every local target deploys (its physical names are in env/local.json)
 STACK = "lakehouse-watchdogs-local"

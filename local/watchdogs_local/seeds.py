@@ -7,7 +7,7 @@ the event's error, the query with the event's id and Athena error, the pipeline 
 and a real history (the runbook's pipeline really runs in moto's Step Functions simulation and fails or is
 stopped where the sample says).
 
-Steps are named in ``events/expected.json`` (``"seed"``); :data:`STEPS` maps each name to its function.
+Steps are named in ``events/expected/index.json`` (``"seed"``); :data:`STEPS` maps each name to its function.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ class Control:
 
         sample = load_samples().get(sample_name) if sample_name else None
         if sample_name and sample is None:
-            raise KeyError(f"no sample {sample_name!r} in events/expected.json")
+            raise KeyError(f"no sample {sample_name!r} in events/expected/index.json")
         with self.lock:
             self.observer = None
             started = time.monotonic()

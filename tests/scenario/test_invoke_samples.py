@@ -1,4 +1,4 @@
-"""Every sample in events/ produces exactly the outcome events/expected.json declares, on fresh emulator state.
+"""Every sample in events/ produces exactly the outcome events/expected/index.json declares, on fresh emulator state.
 
 The same files serve ``sam local invoke -e``, ``make invoke``, ``make emulator`` and these tests. Each sample gets
 fresh state (the template deployed, the lakehouse provisioned, the resources the event names seeded as it
@@ -93,7 +93,7 @@ def test_sample_produces_its_declared_outcome(samples_emulator: Emulator, name: 
 
 
 def test_every_sample_is_declared_and_only_echoes_are_ignored() -> None:
-    files = {path.name.removesuffix(".json") for path in EVENTS.glob("*.json")} - {"expected"}
+    files = {path.name.removesuffix(".json") for path in EVENTS.glob("*.json")}
     assert files == set(SAMPLES)
     ignored = {name for name, sample in SAMPLES.items() if "ignore" in sample.expected.outcome}
     assert ignored == IGNORED_ON_PURPOSE
