@@ -57,7 +57,7 @@ def sample_lines(port: int = DEFAULT_PORT) -> list[str]:
         lines.append(f"  make invoke EVENT={event}")
         lines.append(
             f"  make seed EVENT={event}{port_flag} && sam local invoke {sample.function} -e {event} "
-            "--env-vars env/local.json --skip-pull-image"
+            "--env-vars env/local.json --docker-network host --skip-pull-image"
         )
     return lines
 
