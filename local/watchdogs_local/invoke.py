@@ -9,9 +9,11 @@ to stderr. Exit status 0 when the invocation succeeded and the event was not rej
 
 Targets:
 
-* default -- the embedded emulator: it is started, the template deployed into it (so the environment is the one
-  the stack resolved: real table and topic names), and the runbook's lakehouse provisioned, so the sample events
-  have crawlers, workgroups and a pipeline to act on;
+* default -- the embedded emulator (:mod:`watchdogs_local.sample_invoke`): the one ``make emulator`` runs, else a
+  throwaway one; fresh state with the template deployed (so the environment is the one the stack resolved: real
+  table and topic names), the runbook's lakehouse provisioned and, for a sample declared in
+  ``events/expected/index.json`` (the function may then be ``auto``), its resources seeded as it describes; one
+  line on stderr says what happened, which alert went out and whether that is the declared outcome;
 * ``--endpoint URL`` -- another emulator; ``--profile NAME`` -- a real account. With ``--stack-name`` the
   environment is read from that deployed stack's function (the exact deployed configuration); without it, from
   the template with SAM's local semantics (a ``Ref`` to a resource resolves to its logical id: supply the real
@@ -24,17 +26,11 @@ import argparse
 import json
 import shlex
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from watchdogs_local.emulator import ACCOUNT, REGION, ROOT, TEMPLATE, DeployedFunction
+from watchdogs_local.emulator import ACCOUNT, REGION, TEMPLATE, DeployedFunction
 from watchdogs_local.lakehouse import SANDBOX_PARAMETERS
-
-if TYPE_CHECKING:
-    from watchdogs_local.emulator import Deployment, Emulator
-    from watchdogs_local.samples import Observed, Sample
 
 #: the embedded target's deployment: the runbook's sandbox names, acting (thresholds: the template's defaults)
 EMBEDDED_PARAMETERS: dict[str, str] = {
@@ -259,7 +255,7 @@ def invoke(
         function = function_from_stack(_EndpointSession(session, endpoint), stack_name, logical_id)
     else:
         function = function_from_template(template, logical_id, {**(parameters or {})}, region=region)
-    function = _with_overrides(function, overrides)
+    function = with_overrides(function, overrides)
     target: dict[str, str | None] = {}
     if endpoint:
         target["AWS_ENDPOINT_URL"] = endpoint
@@ -288,76 +284,10 @@ def _invoke_embedded(
 ) -> tuple[Any, str | None]:
     if template != TEMPLATE or parameters:  # another template or parameters: a throwaway deployment of those
         return _invoke_custom(logical_id, event, template, parameters, overrides, log_stream)
+    from watchdogs_local.sample_invoke import run_embedded  # noqa: PLC0415
+
     run = run_embedded(logical_id, event, None, overrides=overrides, log_stream=log_stream)
     return run.result, run.error
-
-
-@dataclass
-class EmbeddedRun:
-    """One invocation on fresh emulator state: the result and what it observably did."""
-
-    function: str
-    result: Any
-    error: str | None
-    observed: Observed
-    sample: Sample | None
-    reused: str | None  # the running emulator's endpoint, or None (a throwaway one was started)
-    seconds: float
-
-
-def run_embedded(
-    logical_id: str | None,
-    event: dict[str, Any],
-    sample: Sample | None,
-    *,
-    overrides: dict[str, str] | None = None,
-    log_stream: IO[str] | None = None,
-) -> EmbeddedRun:
-    """Invoke on the emulator ``make emulator`` runs (re-seeded for ``sample``), else on a throwaway one."""
-    from watchdogs_local.emulator import Emulator  # noqa: PLC0415
-    from watchdogs_local.samples import STACK, prepare  # noqa: PLC0415
-    from watchdogs_local.server import request_seed, running  # noqa: PLC0415
-
-    started = time.monotonic()
-    function_id = logical_id or (sample.function if sample else None)
-    if function_id is None:
-        raise InvokeError("name the function (FN=<logical id>): the event is not a declared sample")
-    state = running()
-    if state is not None:
-        request_seed(state["endpoint"], sample.name if sample else None)
-        emulator = Emulator(endpoint=state["endpoint"])
-        run = _run(emulator, emulator.read_deployment(STACK), function_id, event, overrides, log_stream)
-    else:
-        with Emulator() as emulator:
-            run = _run(emulator, prepare(emulator, sample), function_id, event, overrides, log_stream)
-    run.sample, run.reused = sample, state["endpoint"] if state else None
-    run.seconds = time.monotonic() - started
-    return run
-
-
-def _run(
-    emulator: Emulator,
-    deployment: Deployment,
-    logical_id: str,
-    event: dict[str, Any],
-    overrides: dict[str, str] | None,
-    log_stream: IO[str] | None,
-) -> EmbeddedRun:
-    from watchdogs_local.router import Router  # noqa: PLC0415
-    from watchdogs_local.samples import Observer  # noqa: PLC0415
-
-    function = deployment.functions.get(logical_id)
-    if function is None:
-        raise InvokeError(f"{logical_id} is not a function of the stack; functions: {', '.join(deployment.functions)}")
-    observer = Observer(emulator, deployment).start()
-    router = Router(deployment, emulator.endpoint, log_stream=log_stream or sys.stderr)
-    try:
-        delivery = router.invoke(_with_overrides(function, overrides or {}), event)
-    finally:
-        router.release()
-    result = delivery.result if delivery.error is None else {"errorType": delivery.error.split(":", 1)[0]}
-    observed = observer.finish(result)
-    return EmbeddedRun(logical_id, delivery.result, delivery.error, observed, None, None, 0.0)
 
 
 def _invoke_custom(
@@ -381,13 +311,13 @@ def _invoke_custom(
         provision_lakehouse(emulator, LakehouseNames(env="sandbox"))  # type: ignore[arg-type] # .client(service)
         router = Router(deployment, emulator.endpoint, log_stream=log_stream or sys.stderr)
         try:
-            delivery = router.invoke(_with_overrides(function, overrides), event)
+            delivery = router.invoke(with_overrides(function, overrides), event)
         finally:
             router.release()
     return delivery.result, delivery.error
 
 
-def _with_overrides(function: DeployedFunction, overrides: dict[str, str]) -> DeployedFunction:
+def with_overrides(function: DeployedFunction, overrides: dict[str, str]) -> DeployedFunction:
     if not overrides:
         return function
     from dataclasses import replace  # noqa: PLC0415
@@ -434,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     embedded = not (args.endpoint or args.profile or args.parameter_overrides or args.template != TEMPLATE)
     try:
         if embedded:
-            return _main_embedded(args)
+            from watchdogs_local.sample_invoke import main_embedded  # noqa: PLC0415
+
+            return main_embedded(args)
         if args.function == "auto":
             raise InvokeError("name the function: auto works only for a declared sample on the embedded emulator")
         result, error = invoke(
@@ -451,49 +383,16 @@ def main(argv: list[str] | None = None) -> int:
     except InvokeError as exc:
         print(f"watchdogs-invoke: {exc}", file=sys.stderr)
         return 2
-    return _print_result(result, error)
+    return print_result(result, error)
 
 
-def _print_result(result: Any, error: str | None) -> int:
+def print_result(result: Any, error: str | None) -> int:
     if error:
         print(json.dumps({"errorType": error.split(":", 1)[0], "errorMessage": error}, indent=2))
         return 1
     print(json.dumps(result, indent=2, default=str))
     rejected = isinstance(result, dict) and result.get("outcome") == "rejected"
     return 1 if rejected else 0
-
-
-LOG_FILE = ROOT / ".emulator" / "invoke.log"
-
-
-def _main_embedded(args: argparse.Namespace) -> int:
-    """The embedded emulator: the running one (``make emulator``) or a throwaway one; the sample re-seeded."""
-    from watchdogs_local.samples import sample_of  # noqa: PLC0415
-
-    sample = sample_of(args.event)
-    function = None if args.function == "auto" else args.function
-    overrides = load_env_vars(args.env_vars, function or (sample.function if sample else ""))
-    LOG_FILE.parent.mkdir(exist_ok=True)
-    with LOG_FILE.open("w", encoding="utf-8") as logs:
-        if sample is None:
-            print("watchdogs-invoke: not a declared sample: fresh lakehouse, nothing seeded", file=sys.stderr)
-        run = run_embedded(function, read_event(args.event), sample, overrides=overrides, log_stream=logs)
-    status = _print_result(run.result, run.error)
-    where = f"emulator at {run.reused}" if run.reused else "a throwaway emulator (`make emulator` keeps one running)"
-    name = sample.name if sample else args.event
-    print(f"{name} -> {run.function}: {run.observed.line()}", file=sys.stderr)
-    verdict = ""
-    if sample is not None:
-        e = sample.expected
-        matched = run.observed.matches(e)
-        verdict = (
-            "matches the declared outcome"
-            if matched
-            else (f"DIFFERS from the declared outcome: {e.outcome} ({e.classification}, {e.action})")
-        )
-        status = status or (0 if matched else 1)
-    print(f"  {verdict + '; ' if verdict else ''}{run.seconds:.1f} s on {where}; logs: {LOG_FILE}", file=sys.stderr)
-    return status
 
 
 if __name__ == "__main__":
