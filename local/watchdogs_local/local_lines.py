@@ -37,7 +37,8 @@ def env_local_mismatch(deployment: Deployment, port: int = DEFAULT_PORT) -> list
     problems = []
     for function, variables in wanted.items():
         have = current.get(function, {})
-        differ = sorted(k for k in set(variables) | set(have) if variables.get(k) != have.get(k))
+        # a variable the function does not declare is harmless: SAM only overrides declared ones
+        differ = sorted(k for k in variables if variables.get(k) != have.get(k))
         if differ:
             problems.append(
                 f"env/local.json {function}: {', '.join(differ)} differ from the deployed stack "

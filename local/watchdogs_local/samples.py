@@ -1,8 +1,8 @@
 """The sample events and what each must produce (``events/expected/index.json``), against fresh emulator state.
 
 :func:`prepare` gives one sample a fresh emulator: everything forgotten, ``template.yaml`` deployed again as the
-same stack (moto's random generator is re-seeded first, so the stack's physical names, which ``env/local.json``
-carries, never change), the runbook's lakehouse provisioned, an SQS subscriber on the alert topic, and the
+same stack (its physical names, which ``env/local.json`` carries, derived from stack and logical id alone:
+:func:`stable_names`), the runbook's lakehouse provisioned, an SQS subscriber on the alert topic, and the
 resources the sample names put into the state it describes (:mod:`watchdogs_local.seeds`; ``sample:<name>``
 first plays an earlier sample through its function, ``sweep`` runs one sweep). Order therefore never matters.
 
@@ -14,6 +14,7 @@ incident it wrote, the action it took, the alerts the subscriber received. The s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from watchdogs_local.emulator import ROOT, TEMPLATE
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from watchdogs_local.emulator import Deployment, Emulator
 
 EVENTS = ROOT / "events"
@@ -30,8 +33,6 @@ EXPECTED = EVENTS / "expected" / "index.json"  # a subdirectory: events/*.json s
 ENV_LOCAL = ROOT / "env" / "local.json"
 #: the stack every local target deploys (its physical names are in env/local.json)
 STACK = "lakehouse-watchdogs-local"
-#: moto's random generator is seeded with this before each deployment: the same physical names every time
-NAME_SEED = 13
 SUBSCRIBER = "local-alert-subscriber"
 #: a second subscriber, read only by the emulator's console (``make emulator``), so it never steals an alert
 CONSOLE_SUBSCRIBER = "local-alert-console"
@@ -94,8 +95,8 @@ def deploy_fresh(emulator: Emulator) -> Deployment:
     from watchdogs_local.seeds import hold_queries  # noqa: PLC0415
 
     emulator.reset()
-    emulator._post(f"/moto-api/seed?a={NAME_SEED}", {})
-    deployment = emulator.deploy(TEMPLATE, EMBEDDED_PARAMETERS, stack_name=STACK)
+    with stable_names():
+        deployment = emulator.deploy(TEMPLATE, EMBEDDED_PARAMETERS, stack_name=STACK)
     hold_queries()
     provision_lakehouse(emulator, LakehouseNames(env="sandbox"))  # type: ignore[arg-type] # .client(service)
     sqs = emulator.client("sqs")
@@ -104,6 +105,31 @@ def deploy_fresh(emulator: Emulator) -> Deployment:
         arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         emulator.client("sns").subscribe(TopicArn=deployment.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=arn)
     return deployment
+
+
+@contextlib.contextmanager
+def stable_names() -> Iterator[None]:
+    """moto names a stack's resources ``<stack>-<LogicalId>-<12 random characters>``; while deploying, the random
+    part is derived from the stack and logical id alone, so a name never changes, whatever else the template holds
+    (``env/local.json`` carries the names)."""
+    from moto.cloudformation import parsing  # noqa: PLC0415 - dev-only dependency
+    from moto.moto_api._internal import mock_random  # noqa: PLC0415
+
+    original = parsing.generate_resource_name
+
+    def generate(resource_type: str, stack_name: str, logical_id: str) -> str:
+        state = mock_random.getstate()
+        mock_random.seed(f"{stack_name}/{logical_id}")
+        try:
+            return original(resource_type, stack_name, logical_id)
+        finally:
+            mock_random.setstate(state)
+
+    parsing.generate_resource_name = generate
+    try:
+        yield
+    finally:
+        parsing.generate_resource_name = original
 
 
 def prepare(emulator: Emulator, sample: Sample | None) -> Deployment:
