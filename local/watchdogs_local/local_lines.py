@@ -47,9 +47,8 @@ def env_local_mismatch(deployment: Deployment, port: int = DEFAULT_PORT) -> list
     return problems
 
 
-def sample_lines(port: int = DEFAULT_PORT) -> list[str]:
+def sample_lines() -> list[str]:
     """One ``make invoke`` and one ``sam local invoke`` line per sample."""
-    port_flag = f" EMULATOR_PORT={port}" if port != DEFAULT_PORT else ""
     lines = []
     for sample in load_samples().values():
         event = f"events/{sample.name}.json"
@@ -57,7 +56,7 @@ def sample_lines(port: int = DEFAULT_PORT) -> list[str]:
         lines.append(f"  # {sample.name}: expect {e.outcome} ({e.classification or '-'}, {e.action or 'no action'})")
         lines.append(f"  make invoke EVENT={event}")
         lines.append(
-            f"  make seed EVENT={event}{port_flag} && sam local invoke {sample.function} -e {event} "
+            f"  make seed EVENT={event} && sam local invoke {sample.function} -e {event} "
             "--env-vars env/local.json --docker-network host --skip-pull-image"
         )
     return lines
@@ -71,7 +70,7 @@ def banner(deployment: Deployment, port: int, seconds: float, stack: str) -> lis
         "  the runbook's lakehouse is provisioned; each invoke below re-seeds its sample on fresh state (~2 s)",
         "",
         "Invoke a sample (in another terminal); what it did and the alerts it sent also show here:",
-        *sample_lines(port),
+        *sample_lines(),
         "",
         "Stop with Ctrl-C or `make emulator-stop`.",
         "",

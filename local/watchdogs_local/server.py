@@ -176,6 +176,9 @@ def serve(port: int, host: str = "0.0.0.0") -> int:  # noqa: S104 - Lambda conta
     if running() is not None:
         print(f"emulator: one is already running ({STATE_FILE}); `make emulator-stop` first", file=sys.stderr)
         return 1
+    if not _port_free(host, port):
+        print(f"emulator: port {port} is in use; pick another: make emulator EMULATOR_PORT=<port>", file=sys.stderr)
+        return 1
     emulator = Emulator(host=host, port=port)
     control = Control(emulator)
     emulator.server_class = _server_class(control)
@@ -204,6 +207,17 @@ def serve(port: int, host: str = "0.0.0.0") -> int:  # noqa: S104 - Lambda conta
         _forget(os.getpid())
     print("emulator: stopped", flush=True)
     return 0
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _forget(pid: int) -> None:
