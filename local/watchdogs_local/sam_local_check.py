@@ -118,7 +118,12 @@ def _run(samples: list[Path], build_dir: Path, timeout: float) -> int:
                     outcomes.append(Outcome(path.name, "-", 0.0, False, "not declared in events/expected/index.json"))
                     print(f"  FAIL  {path.name}: not declared in events/expected/index.json", flush=True)
                     continue
-                deployment = prepare(emulator, sample)  # fresh state, the sample's resources seeded
+                try:
+                    deployment = prepare(emulator, sample)  # fresh state, the sample's resources seeded
+                except Exception as exc:  # one sample that cannot be seeded must not end the run
+                    outcomes.append(Outcome(path.name, sample.function, 0.0, False, f"seed failed: {exc!r}"))
+                    print(f"  FAIL  {sample.name}: seed failed: {exc!r}", flush=True)
+                    continue
                 env_file.write_text(json.dumps(env_local(deployment, emulator.port or 0), indent=1), encoding="utf-8")
                 observer = Observer(emulator, deployment).start()
                 started = time.monotonic()

@@ -244,8 +244,23 @@ def _running_run(emulator: Emulator, event: dict[str, Any]) -> Any:
 
     arn = _start_run(emulator, event)
     wait_for_status(emulator, arn, {"RUNNING"})
-    time.sleep(0.5)  # it reached WaitForRawCrawler: a real history
-    return stepfunctions_parser_backends[ACCOUNT][REGION].describe_execution(arn), arn
+    execution = stepfunctions_parser_backends[ACCOUNT][REGION].describe_execution(arn)
+    sfn = emulator.client("stepfunctions")
+    deadline = time.monotonic() + 30
+    while not _entered(sfn, arn, "WaitForRawCrawler") or getattr(_worker(execution), "env", None) is None:
+        if time.monotonic() > deadline:  # a loaded machine can take a while to start the simulation
+            raise SeedError(f"execution {arn} did not reach WaitForRawCrawler within 30 s")
+        time.sleep(0.2)
+    return execution, arn
+
+
+def _worker(execution: Any) -> Any:
+    return getattr(execution, "exec_worker", None)
+
+
+def _entered(sfn: Any, arn: str, state: str) -> bool:
+    events = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=100)["events"]
+    return any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events)
 
 
 def run_stopped_by_operator(emulator: Emulator, event: dict[str, Any]) -> None:
