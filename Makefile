@@ -1,6 +1,7 @@
 # Lakehouse Watchdogs - the front door. Every target installs what it needs (.venv, .tools/*) on first use.
 #   make test        lint + typecheck + template checks + tests (what CI runs: .ci/run)
 #   make demo        the embedded emulator run: no AWS account, no Docker
+#   make emulator    a persistent local AWS endpoint for make invoke / sam local invoke (make help lists samples)
 #   make build       sam build (python3.13)          make sam-local   sam local invoke every sample event
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,15 +33,21 @@ VENV_STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: help venv tools lint format typecheck cfn unit pytest test demo invoke soak docs bench build sam-local clean distclean
+EMULATOR_PORT ?= 5555
 
-help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+.PHONY: emulator emulator-stop seed ops-demo help venv tools lint format typecheck cfn unit pytest test demo invoke soak docs bench build sam-local clean distclean
+
+help: ## list the targets, the functions and their sample events
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@echo
+	@PYTHONPATH=local $(PYTHON) -m watchdogs_local.local_lines
 
 # ------------------------------------------------------------------------------------------------ environments
 venv: $(VENV_STAMP) ## .venv with the project and its dev tools (pip install -e '.[dev]')
 
 $(VENV_STAMP): pyproject.toml
+	@echo ">> first run: creating .venv and installing the project with its dev tools (pip install -e '.[dev]':"
+	@echo "   moto, boto3, powertools, pydantic, pytest, ruff, mypy, cfn-lint); about 3-5 minutes, once"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[dev]' $(PIP_NOISE)
 	touch $@
@@ -48,11 +55,13 @@ $(VENV_STAMP): pyproject.toml
 tools: $(SAM_STAMP) $(CHECKOV_STAMP) ## .tools/sam (aws-sam-cli) and .tools/checkov, each in its own venv
 
 $(SAM_STAMP):
+	@echo ">> first run: installing the SAM CLI $(SAM_CLI_VERSION) into .tools/sam (own venv); about 1-2 minutes, once"
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) aws-sam-cli==$(SAM_CLI_VERSION) $(PIP_NOISE)
 	rm -f $(SAM_VENV)/.installed-* && touch $@
 
 $(CHECKOV_STAMP):
+	@echo ">> first run: installing checkov $(CHECKOV_VERSION) into .tools/checkov (own venv); about 4-6 minutes, once"
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install $(PIP_FLAGS) checkov==$(CHECKOV_VERSION) $(PIP_NOISE)
 	rm -f $(CHECKOV_VENV)/.installed-* && touch $@
@@ -87,15 +96,25 @@ test: ## lint, typecheck, template checks, tests (CI: .ci/run)
 	$(MAKE) pytest
 
 # ------------------------------------------------------------------------------------------------ run
-demo: venv ## the embedded emulator run: template deployed into moto, faults injected, watchdogs healing
-	$(BIN)/python -m watchdogs_local.demo
+demo: venv ## the embedded emulator run: template deployed into moto, faults injected, watchdogs healing (ALERTS=1: alert bodies)
+	$(BIN)/python -m watchdogs_local.demo $(if $(filter-out 0,$(ALERTS)),--alerts)
 
 ops-demo: venv ## the demo, then watchdogs-ops (open, show, report, replay, ack, note, smoke) on what it left
 	$(BIN)/python -m watchdogs_local.ops_demo
 
-invoke: venv ## invoke one function on one sample event, no Docker: make invoke FN=<logical id> EVENT=events/<file>.json
-	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function logical id> EVENT=events/<file>.json" >&2; exit 2; }
-	$(BIN)/python -m watchdogs_local.invoke $(FN) $(EVENT)
+invoke: venv ## invoke a sample on fresh emulator state, no Docker: make invoke EVENT=events/<file>.json [FN=<logical id>]
+	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<file>.json [FN=<function logical id>]" >&2; exit 2; }
+	@$(BIN)/python -m watchdogs_local.invoke $(or $(FN),auto) $(EVENT)
+
+emulator: venv ## a persistent local AWS endpoint (port EMULATOR_PORT=5555): stack deployed, lakehouse provisioned; Ctrl-C stops
+	@$(BIN)/python -u -m watchdogs_local.server start --port $(EMULATOR_PORT)
+
+emulator-stop: ## stop the emulator `make emulator` started (its pid file: .emulator/emulator.json)
+	@$(BIN)/python -m watchdogs_local.server stop
+
+seed: venv ## re-seed the running emulator for one sample (before sam local invoke): make seed EVENT=events/<file>.json
+	@test -n "$(EVENT)" || { echo "usage: make seed EVENT=events/<file>.json" >&2; exit 2; }
+	@$(BIN)/python -m watchdogs_local.server seed $(EVENT)
 
 soak: venv ## long property-test run: thousands of random histories (PROPERTY_EXAMPLES, PROPERTY_STEPS)
 	PROPERTY_EXAMPLES=$${PROPERTY_EXAMPLES:-3000} PROPERTY_STEPS=$${PROPERTY_STEPS:-60} PROPERTY_RANDOM=1 \
@@ -108,11 +127,11 @@ docs: venv ## regenerate docs/lifecycle.md from the runbooks' step tables
 bench: venv ## benchmarks
 	$(BIN)/python benchmarks/run.py
 
-build: tools ## sam build (python3.13 from pyenv, else python3.13 on PATH)
+build: $(SAM_STAMP) ## sam build (python3.13 from pyenv, else python3.13 on PATH); installs only the SAM CLI
 	@test -n "$(PY313_BIN)" || { echo "sam build needs python3.13 (pyenv install 3.13.0)" >&2; exit 1; }
 	PATH="$(PY313_BIN):$$PATH" $(AWS_ENV) $(SAM) build
 
-sam-local: venv build ## sam local invoke every sample event (sets up a local container engine first)
+sam-local: venv build ## sam local invoke every sample on fresh state, each checked against events/expected/index.json
 	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) bash $(SAM_LOCAL_ENGINE) setup
 	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) $(BIN)/python -m watchdogs_local.sam_local_check
 

@@ -127,8 +127,12 @@ class Demo:
         template: Path = TEMPLATE,
         emulator: Emulator | None = None,
         log_path: Path | None = None,
+        verbose: bool = False,
+        alerts: bool = False,
     ) -> None:
         self.out = out or sys.stdout
+        self.verbose = verbose  # rules, per-incident timelines, API calls per scenario
+        self.alerts = alerts  # every alert body the subscriber received, in full
         self.only = only
         self.sabotage = sabotage or set()
         self.sweep_every = sweep_every
@@ -215,7 +219,7 @@ class Demo:
             kinds[physical_type] = kinds.get(physical_type, 0) + 1
         made = ", ".join(f"{n} {t.split('::')[-1]}" for t, n in sorted(kinds.items()))
         self.say(f"  deployed   {self.template.name} as stack {d.stack_name}: {made}")
-        if d.skipped:
+        if d.skipped and self.verbose:
             lacks: dict[str, int] = {}
             for _lid, kind in d.skipped:
                 lacks[kind] = lacks.get(kind, 0) + 1
@@ -223,7 +227,7 @@ class Demo:
                 "             left out (moto's CloudFormation lacks them): "
                 + ", ".join(f"{n} {k.split('::', 1)[-1]}" for k, n in sorted(lacks.items()))
             )
-        for rule in d.rules:
+        for rule in d.rules if self.verbose else []:
             what = rule.schedule or _pattern_summary(rule.event_pattern or {})
             target = ", ".join(f.logical_id for f in (d.function_by_arn(a) for a in rule.targets) if f)
             self.say(f"             rule {rule.logical_id}: {what} -> {target}")
@@ -489,6 +493,24 @@ class Demo:
     # -------------------------------------------------------------------------------------------- report
     def report(self) -> None:
         incidents = self.incidents()
+        if self.verbose:
+            self._report_timelines(incidents)
+        self._report_table(incidents)
+        self._report_notifications()
+        if self.meter is not None and self.verbose:
+            self._report_calls()
+        self.say()
+        self.say("Scenarios")
+        for played in self.played:
+            verdict = "PASS" if played.passed else "FAIL"
+            self.say(
+                f"  {verdict}  {played.scenario.key:<18} {played.scenario.title} "
+                f"({played.ended_at - played.started_at:.1f} s)"
+            )
+        if not self.verbose:
+            self.say("  (--verbose: rules, per-incident timelines, API calls; --alerts: every alert body in full)")
+
+    def _report_timelines(self, incidents: list[Incident]) -> None:
         self.say()
         self.say("Timeline (detected -> acted -> resolved; times since the demo started)")
         for incident in incidents:
@@ -510,6 +532,7 @@ class Demo:
                     text = entry.detail
                 self.say(f"    {self.at(entry.at)}  {_KIND.get(entry.kind, entry.kind):<9} {_clip(text, 100)}")
 
+    def _report_table(self, incidents: list[Incident]) -> None:
         self.say()
         self.say(f"Incident table ({self.deployment.outputs['IncidentTableName'] if self.deployment else '?'})")
         rows = [("RESOURCE", "CONDITION", "STATUS", "CLASSIFICATION", "ACTIONS", "DETECTED", "RECOVERED")]
@@ -529,31 +552,45 @@ class Demo:
         for line in _table(rows):
             self.say(f"  {line}")
 
+    def _report_notifications(self) -> None:
         self.say()
         self.say(f"Notifications received by the subscriber (SQS demo-alert-subscriber): {len(self.notifications)}")
         for note in self.notifications:
             body = note["Body"]
             stamp = self.at(note["Timestamp"]) if note.get("Timestamp") else ""
             self.say(f"  {stamp}  {_clip(note.get('Subject') or '-', 80):<80}  status={body.get('status', '-')}")
+            if self.alerts:
+                self.say("")
+                for line in alert_text(note).splitlines():
+                    self.say(f"      {line}")
+                self.say("")
 
-        if self.meter is not None:
-            self.say()
-            self.say("AWS API calls made by the watchdogs, per scenario (reads + writes, incident store included)")
-            for played in self.played:
-                calls = self.meter.of(played.scenario.key)
-                self.say(
-                    f"  {played.scenario.key:<18} {sum(calls.values()):>4}  "
-                    + ", ".join(f"{op} {n}" for op, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0])))
-                )
-
+    def _report_calls(self) -> None:
+        assert self.meter is not None
         self.say()
-        self.say("Scenarios")
+        self.say("AWS API calls made by the watchdogs, per scenario (reads + writes, incident store included)")
         for played in self.played:
-            verdict = "PASS" if played.passed else "FAIL"
+            calls = self.meter.of(played.scenario.key)
             self.say(
-                f"  {verdict}  {played.scenario.key:<18} {played.scenario.title} "
-                f"({played.ended_at - played.started_at:.1f} s)"
+                f"  {played.scenario.key:<18} {sum(calls.values()):>4}  "
+                + ", ".join(f"{op} {n}" for op, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0])))
             )
+
+
+def alert_text(note: dict[str, Any]) -> str:
+    """An alert as a person reads it: the text the notifier renders (``Notifier.message``) for the incident the
+    subscriber received; the received body itself when it cannot be rebuilt."""
+    from watchdogs.incidents import Incident  # noqa: PLC0415
+    from watchdogs.notifier import Notifier  # noqa: PLC0415
+
+    body = note.get("Body") or {}
+    try:
+        fields = {k: v for k, v in body.items() if k in Incident.model_fields}
+        incident = Incident.model_validate(fields)
+        message = Notifier(note.get("TopicArn") or "local").message(incident, body["event"], body.get("message_id"))
+        return str(json.loads(message["Message"])["default"])
+    except Exception:  # show what arrived rather than nothing
+        return json.dumps(body, indent=2, default=str)
 
 
 class _Clients:
@@ -947,10 +984,19 @@ def main(argv: list[str] | None = None) -> int:
         default=[s for s in os.environ.get("WATCHDOGS_DEMO_BREAK", "").split(",") if s],
         help="sabotage a scenario (deny the watchdogs the permission it needs): the demo must then fail",
     )
+    parser.add_argument("--alerts", action="store_true", help="print every alert body the subscriber received")
+    parser.add_argument("--verbose", action="store_true", help="also the rules, per-incident timelines, API calls")
     parser.add_argument("--sweep-every", type=float, default=SWEEP_EVERY_SECONDS, help="seconds between sweeps")
     parser.add_argument("--template", type=Path, default=TEMPLATE, help="the SAM template to deploy")
     args = parser.parse_args(argv)
-    demo = Demo(only=args.only, sabotage=set(args.sabotage), sweep_every=args.sweep_every, template=args.template)
+    demo = Demo(
+        only=args.only,
+        sabotage=set(args.sabotage),
+        sweep_every=args.sweep_every,
+        template=args.template,
+        verbose=args.verbose,
+        alerts=args.alerts or os.environ.get("ALERTS", "") not in ("", "0"),
+    )
     return demo.run()
 
 

@@ -126,6 +126,8 @@ class Emulator:
         self._previous_port: str | None = None
         self._session: boto3.Session | None = None
         self.deployment: Deployment | None = None
+        #: the moto server class to run (``make emulator`` adds its control path); default ThreadedMotoServer
+        self.server_class: type | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
     @property
@@ -143,7 +145,8 @@ class Emulator:
             logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
             self.port = self.port or free_port(self.host if self.host != "0.0.0.0" else "127.0.0.1")  # noqa: S104
-            self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+            server_class = self.server_class or ThreadedMotoServer
+            self._server = server_class(ip_address=self.host, port=self.port, verbose=False)
             self._server.start()
             self._endpoint = f"http://127.0.0.1:{self.port}"
             # the Step Functions simulation's aws-sdk/Glue/Athena tasks call back into the server on this port

@@ -9,9 +9,11 @@ to stderr. Exit status 0 when the invocation succeeded and the event was not rej
 
 Targets:
 
-* default -- the embedded emulator: it is started, the template deployed into it (so the environment is the one
-  the stack resolved: real table and topic names), and the runbook's lakehouse provisioned, so the sample events
-  have crawlers, workgroups and a pipeline to act on;
+* default -- the embedded emulator (:mod:`watchdogs_local.sample_invoke`): the one ``make emulator`` runs, else a
+  throwaway one; fresh state with the template deployed (so the environment is the one the stack resolved: real
+  table and topic names), the runbook's lakehouse provisioned and, for a sample declared in
+  ``events/expected/index.json`` (the function may then be ``auto``), its resources seeded as it describes; one
+  line on stderr says what happened, which alert went out and whether that is the declared outcome;
 * ``--endpoint URL`` -- another emulator; ``--profile NAME`` -- a real account. With ``--stack-name`` the
   environment is read from that deployed stack's function (the exact deployed configuration); without it, from
   the template with SAM's local semantics (a ``Ref`` to a resource resolves to its logical id: supply the real
@@ -253,7 +255,7 @@ def invoke(
         function = function_from_stack(_EndpointSession(session, endpoint), stack_name, logical_id)
     else:
         function = function_from_template(template, logical_id, {**(parameters or {})}, region=region)
-    function = _with_overrides(function, overrides)
+    function = with_overrides(function, overrides)
     target: dict[str, str | None] = {}
     if endpoint:
         target["AWS_ENDPOINT_URL"] = endpoint
@@ -280,6 +282,22 @@ def _invoke_embedded(
     overrides: dict[str, str],
     log_stream: IO[str] | None,
 ) -> tuple[Any, str | None]:
+    if template != TEMPLATE or parameters:  # another template or parameters: a throwaway deployment of those
+        return _invoke_custom(logical_id, event, template, parameters, overrides, log_stream)
+    from watchdogs_local.sample_invoke import run_embedded  # noqa: PLC0415
+
+    run = run_embedded(logical_id, event, None, overrides=overrides, log_stream=log_stream)
+    return run.result, run.error
+
+
+def _invoke_custom(
+    logical_id: str,
+    event: dict[str, Any],
+    template: Path,
+    parameters: dict[str, str],
+    overrides: dict[str, str],
+    log_stream: IO[str] | None,
+) -> tuple[Any, str | None]:
     from watchdogs_local.emulator import Emulator  # noqa: PLC0415
     from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
     from watchdogs_local.router import Router  # noqa: PLC0415
@@ -293,13 +311,13 @@ def _invoke_embedded(
         provision_lakehouse(emulator, LakehouseNames(env="sandbox"))  # type: ignore[arg-type] # .client(service)
         router = Router(deployment, emulator.endpoint, log_stream=log_stream or sys.stderr)
         try:
-            delivery = router.invoke(_with_overrides(function, overrides), event)
+            delivery = router.invoke(with_overrides(function, overrides), event)
         finally:
             router.release()
     return delivery.result, delivery.error
 
 
-def _with_overrides(function: DeployedFunction, overrides: dict[str, str]) -> DeployedFunction:
+def with_overrides(function: DeployedFunction, overrides: dict[str, str]) -> DeployedFunction:
     if not overrides:
         return function
     from dataclasses import replace  # noqa: PLC0415
@@ -328,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="watchdogs-invoke",
         description="Invoke a function of template.yaml with an event, in-process (like sam local invoke, no Docker).",
     )
-    parser.add_argument("function", metavar="FUNCTION_LOGICAL_ID", help="e.g. GlueCrawlerWatchdogFunction")
+    parser.add_argument(
+        "function", metavar="FUNCTION_LOGICAL_ID", help="e.g. GlueCrawlerWatchdogFunction; auto: the sample's own"
+    )
     parser.add_argument("event", metavar="EVENT_FILE", help="a file from events/, or - for stdin")
     parser.add_argument("--template", "-t", type=Path, default=TEMPLATE)
     parser.add_argument(
@@ -341,7 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack-name", help="with --endpoint/--profile: read the deployed function's environment")
     parser.add_argument("--region", default=REGION)
     args = parser.parse_args(argv)
+    embedded = not (args.endpoint or args.profile or args.parameter_overrides or args.template != TEMPLATE)
     try:
+        if embedded:
+            from watchdogs_local.sample_invoke import main_embedded  # noqa: PLC0415
+
+            return main_embedded(args)
+        if args.function == "auto":
+            raise InvokeError("name the function: auto works only for a declared sample on the embedded emulator")
         result, error = invoke(
             args.function,
             read_event(args.event),
@@ -356,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     except InvokeError as exc:
         print(f"watchdogs-invoke: {exc}", file=sys.stderr)
         return 2
+    return print_result(result, error)
+
+
+def print_result(result: Any, error: str | None) -> int:
     if error:
         print(json.dumps({"errorType": error.split(":", 1)[0], "errorMessage": error}, indent=2))
         return 1

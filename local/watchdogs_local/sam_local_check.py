@@ -5,13 +5,13 @@ and Lambda base image, offline), then this module, which:
 
 1. builds the functions (``sam build --build-dir`` a private directory, so a concurrent ``sam build`` in the
    project cannot pull the template from under the running invokes);
-2. starts the emulator bound to ``0.0.0.0`` (functions in containers reach the host at ``172.17.0.1``), deploys
-   ``template.yaml`` into it and provisions the runbook's lakehouse, so the samples have resources to act on;
-3. writes an ``--env-vars`` file (SAM's format) holding each deployed function's environment, pointed at the
-   emulator;
-4. runs ``sam local invoke <Function> -e events/<sample>.json --skip-pull-image --env-vars <file>`` for every
-   sample, the function being the one whose deployed rule matches the sample (the schedule rule's for a
-   ``Scheduled Event``), and checks each result: a JSON object, no ``errorType``, not ``rejected``.
+2. starts the emulator bound to ``0.0.0.0`` (functions in containers reach the host at ``172.17.0.1``);
+3. for every sample, on fresh state (:func:`watchdogs_local.samples.prepare`: ``template.yaml`` deployed, the
+   runbook's lakehouse provisioned, the resources the sample names seeded in the state it describes), writes an
+   ``--env-vars`` file (SAM's format: each deployed function's environment, pointed at the emulator), runs
+   ``sam local invoke <Function> -e events/<sample>.json --skip-pull-image --env-vars <file>`` and checks what
+   the container did against ``events/expected/index.json``: the outcome it returned, the classification on the
+   incident it wrote, the action it took (a sample that is not declared, or differs, fails).
 
 SAM only overrides variables a function declares: the template declares ``AWS_ENDPOINT_URL`` (empty, which boto3
 treats as unset) so that an ``--env-vars`` file can point the functions at an emulator; without it the check stops.
@@ -32,9 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from watchdogs_local.emulator import FAKE_CREDENTIALS, REGION, ROOT, Emulator
-
-DOCKER_HOST_IP = "172.17.0.1"  # the docker0 bridge: the host, seen from a container
-STACK = "lakehouse-watchdogs-sam-local"
+from watchdogs_local.local_lines import DOCKER_HOST_IP, env_local
+from watchdogs_local.samples import STACK as STACK_NAME
 
 
 @dataclass
@@ -78,17 +77,6 @@ def result_of(stdout: str) -> Any:
     return None
 
 
-def judge(result: Any) -> tuple[bool, str]:
-    if not isinstance(result, dict):
-        return False, f"no JSON result ({result!r})"
-    if "errorType" in result or "errorMessage" in result:
-        return False, f"{result.get('errorType')}: {result.get('errorMessage')}"
-    if result.get("outcome") == "rejected":
-        return False, f"rejected: {result.get('reason')}"
-    outcomes = [r.get("outcome") for r in result.get("results", [])]
-    return True, f"{result.get('outcome')} {outcomes}" if outcomes else str(result.get("outcome"))
-
-
 def run(samples: list[Path], *, timeout: float = 180) -> int:
     """``sam build`` into a private directory (a concurrent ``sam build`` in the project cannot pull the template
     from under the running invokes), then check every sample."""
@@ -99,11 +87,7 @@ def run(samples: list[Path], *, timeout: float = 180) -> int:
         shutil.rmtree(build_dir, ignore_errors=True)
 
 
-def _run(samples: list[Path], build_dir: Path, timeout: float) -> int:  # noqa: PLR0915
-    from watchdogs_local.invoke import EMBEDDED_PARAMETERS  # noqa: PLC0415
-    from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse  # noqa: PLC0415
-    from watchdogs_local.router import Router  # noqa: PLC0415
-
+def _run(samples: list[Path], build_dir: Path, timeout: float) -> int:
     sam = sam_binary()
     environment = {**os.environ, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "SAM_CLI_TELEMETRY": "0"}
     print(f"sam-local: sam build --build-dir {build_dir}", flush=True)
@@ -119,75 +103,73 @@ def _run(samples: list[Path], build_dir: Path, timeout: float) -> int:  # noqa: 
         )
         return 2
 
+    from watchdogs_local.samples import Observer, load_samples, prepare  # noqa: PLC0415
+
+    declared = load_samples()
     outcomes: list[Outcome] = []
     with Emulator(host="0.0.0.0") as emulator:  # noqa: S104 - the containers reach it through the docker bridge
-        deployment = emulator.deploy(ROOT / "template.yaml", EMBEDDED_PARAMETERS, stack_name=STACK)
-        provision_lakehouse(emulator, LakehouseNames(env="sandbox"))  # type: ignore[arg-type]
         endpoint = f"http://{DOCKER_HOST_IP}:{emulator.port}"
-        env_vars = {
-            function.logical_id: {**function.environment, "AWS_ENDPOINT_URL": endpoint}
-            for function in deployment.functions.values()
-        }
-        router = Router(deployment, emulator.endpoint)
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump(env_vars, handle, indent=1)
-            env_file = handle.name
-        print(f"sam-local: emulator at {endpoint} (stack {STACK}), env-vars {env_file}", flush=True)
+        env_file = Path(tempfile.mkstemp(prefix="sam-local-env-", suffix=".json")[1])
+        print(f"sam-local: emulator at {endpoint} (stack {STACK_NAME}), env-vars {env_file}", flush=True)
         try:
-            for sample in samples:
-                event = json.loads(sample.read_text(encoding="utf-8"))
-                if event.get("detail-type") == "Scheduled Event":
-                    rules = [rule for rule in deployment.rules if rule.schedule]
-                else:
-                    rules = router.matching_rules(event)
-                functions = sorted({f.logical_id for rule in rules for f in router.targets(rule)})
-                if len(functions) != 1:
-                    outcomes.append(Outcome(sample.name, "-", 0.0, False, f"targeted by {functions or 'no rule'}"))
-                    print(f"  FAIL  {sample.name}: targeted by {functions or 'no deployed rule'}", flush=True)
+            for path in samples:
+                sample = declared.get(path.name.removesuffix(".json"))
+                if sample is None:
+                    outcomes.append(Outcome(path.name, "-", 0.0, False, "not declared in events/expected/index.json"))
+                    print(f"  FAIL  {path.name}: not declared in events/expected/index.json", flush=True)
                     continue
-                command = [
-                    sam,
-                    "local",
-                    "invoke",
-                    functions[0],
-                    "--template",
-                    str(built),
-                    "--event",
-                    str(sample),
-                    "--env-vars",
-                    env_file,
-                    "--skip-pull-image",
-                    "--region",
-                    REGION,
-                ]
-                started = time.monotonic()
                 try:
-                    done = subprocess.run(  # noqa: S603
-                        command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
-                    )
-                    ok, detail = judge(result_of(done.stdout))
-                    if not ok and done.returncode != 0:
-                        detail += " | " + " ".join(done.stderr.strip().splitlines()[-3:])[:300]
-                except subprocess.TimeoutExpired:
-                    ok, detail = False, f"timed out after {timeout:g} s"
+                    deployment = prepare(emulator, sample)  # fresh state, the sample's resources seeded
+                except Exception as exc:  # one sample that cannot be seeded must not end the run
+                    outcomes.append(Outcome(path.name, sample.function, 0.0, False, f"seed failed: {exc!r}"))
+                    print(f"  FAIL  {sample.name}: seed failed: {exc!r}", flush=True)
+                    continue
+                env_file.write_text(json.dumps(env_local(deployment, emulator.port or 0), indent=1), encoding="utf-8")
+                observer = Observer(emulator, deployment).start()
+                started = time.monotonic()
+                result = _sam_invoke(sam, built, sample.function, path, env_file, environment, timeout)
                 seconds = time.monotonic() - started
-                outcomes.append(Outcome(sample.name, functions[0], seconds, ok, detail))
+                observed = observer.finish(result)
+                ok = observed.matches(sample.expected)
+                e = sample.expected
+                detail = observed.line() + ("" if ok else f" | declared: {e.outcome} ({e.classification}, {e.action})")
+                outcomes.append(Outcome(path.name, sample.function, seconds, ok, detail))
                 print(
-                    f"  {'PASS' if ok else 'FAIL'}  {sample.name:<55} {functions[0]:<30} {seconds:5.1f} s  {detail}",
+                    f"  {'PASS' if ok else 'FAIL'}  {sample.name:<45} {sample.function:<30} {seconds:5.1f} s  {detail}",
                     flush=True,
                 )
         finally:
-            router.release()
-            Path(env_file).unlink(missing_ok=True)
+            env_file.unlink(missing_ok=True)
 
     failed = [o for o in outcomes if not o.ok]
     total = sum(o.seconds for o in outcomes)
     print(
-        f"sam-local: {len(outcomes) - len(failed)}/{len(outcomes)} samples passed through sam local invoke "
-        f"({total:.0f} s in containers, {total / max(1, len(outcomes)):.1f} s per invoke)",
+        f"sam-local: {len(outcomes) - len(failed)}/{len(outcomes)} samples produced their declared outcome through "
+        f"sam local invoke ({total:.0f} s in containers, {total / max(1, len(outcomes)):.1f} s per invoke)",
         flush=True,
     )
     return 1 if failed else 0
+
+
+def _sam_invoke(
+    sam: str, built: Path, function: str, sample: Path, env_file: Path, environment: dict[str, str], timeout: float
+) -> Any:
+    """``sam local invoke`` one sample; the function's JSON result (or an ``errorType`` saying why not)."""
+    command = [
+        sam, "local", "invoke", function, "--template", str(built), "--event", str(sample),
+        "--env-vars", str(env_file), "--skip-pull-image", "--region", REGION,
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(  # noqa: S603
+            command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"errorType": "Timeout", "errorMessage": f"sam local invoke timed out after {timeout:g} s"}
+    result = result_of(done.stdout)
+    if result is None:
+        tail = " ".join(done.stderr.strip().splitlines()[-3:])[:300]
+        return {"errorType": "NoResult", "errorMessage": f"exit {done.returncode}: {tail}"}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

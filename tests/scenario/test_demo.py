@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.aws import load_event
 from watchdogs.settings import load_settings
-from watchdogs_local.demo import DEMO_PARAMETERS, SCENARIOS, STACK, Demo, main
+from watchdogs_local.demo import DEMO_PARAMETERS, SCENARIOS, STACK, Demo, alert_text, main
 from watchdogs_local.emulator import TEMPLATE, Emulator
 from watchdogs_local.router import Router, resolve_handler
 
@@ -93,9 +93,9 @@ def _out_of_scope(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_demo_plays_every_scenario_through_the_deployed_rules(emulator: Emulator, tmp_path: Path) -> None:
-    # Given the demo on the embedded emulator
+    # Given the demo on the embedded emulator, verbose and with every alert body (make demo ALERTS=1)
     out = io.StringIO()
-    demo = Demo(out, emulator=emulator, log_path=tmp_path / "handlers.log")
+    demo = Demo(out, emulator=emulator, log_path=tmp_path / "handlers.log", verbose=True, alerts=True)
 
     # When it plays every scenario
     code = demo.run()
@@ -114,6 +114,13 @@ def test_demo_plays_every_scenario_through_the_deployed_rules(emulator: Emulator
     assert "Incident table" in text
     assert f"Notifications received by the subscriber (SQS demo-alert-subscriber): {len(demo.notifications)}" in text
     assert demo.notifications
+    # and every alert body the subscriber received, as the notifier renders it for a person
+    for note in demo.notifications:
+        body = alert_text(note)
+        assert body.strip(), note
+        assert not body.lstrip().startswith("{"), body
+        assert note["Body"]["resource_id"] in body
+        assert all(f"      {line}" in text for line in body.splitlines() if line.strip())
     statuses = {(i.resource_type.value, i.condition.value): i.status.value for i in demo.incidents()}
     assert statuses[("crawler", "STUCK")] == "resolved"
     assert statuses[("query", "STUCK")] == "resolved"
@@ -131,6 +138,10 @@ def test_a_broken_scenario_makes_the_demo_fail(emulator: Emulator, tmp_path: Pat
     # Then the escalation was recorded but nobody was told: the demo says the scenario failed and exits non-zero
     assert code == 1
     assert "DEMO FAILED: access-denied" in out.getvalue()
+    # and the default output is the quiet one: no rules, per-incident timelines or API-call tables
+    assert "Timeline (" not in out.getvalue()
+    assert "AWS API calls made by the watchdogs, per scenario" not in out.getvalue()
+    assert "rule " not in out.getvalue()
     incident = demo.incident("crawler", "lakehouse-sandbox-processed-crawler", "FAILED")
     assert incident is not None
     assert incident.status.value == "escalated"
