@@ -76,3 +76,8 @@ class AwsClients:
     def sns(self) -> SNSClient:
         client: SNSClient = self._client("sns")
         return client
+
+    @cached_property
+    def logs(self) -> Any:
+        """CloudWatch Logs (evidence reads only: a crawler's log stream)."""
+        return self._client("logs")
