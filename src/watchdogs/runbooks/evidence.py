@@ -50,9 +50,9 @@ class EvidenceUnavailableError(RuntimeError):
 class TimeBox:
     """A deadline on a monotonic clock: gatherers call :meth:`check` before each AWS call or poll."""
 
-    def __init__(self, seconds: float = EVIDENCE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, seconds: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self.deadline = clock() + seconds
+        self.deadline = clock() + (EVIDENCE_SECONDS if seconds is None else seconds)
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - self._clock())
