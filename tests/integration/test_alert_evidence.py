@@ -4,6 +4,7 @@ Each test asserts what a person receives: the incident record's evidence (what w
 the messages the SQS subscriber of the alert topic got, and that gathering never changed what the watchdog did.
 """
 
+# ruff: noqa: F401, F811 - the lakehouse and sfn fixtures come from the Step Functions tests, used as parameters
 from __future__ import annotations
 
 import time
@@ -21,9 +22,9 @@ from tests.integration.test_states_watchdog import (
     current_state,
     handle,
     hold,
-    lakehouse,  # noqa: F401 - fixture
+    lakehouse,
     release,
-    sfn,  # noqa: F401 - fixture
+    sfn,
     status_event,
     status_of,
     stuck_finding,
@@ -192,7 +193,7 @@ def athena_failed_event(query_id: str, workgroup: str) -> dict[str, Any]:
 
 def test_a_run_failing_in_dbt_tests_sends_one_alert_with_the_failing_query_and_the_failing_tests(
     lakehouse: Lakehouse,
-    sfn: Any,  # noqa: F811 - fixture
+    sfn: Any,
     subscriber: Subscriber,
     api_calls: ApiCalls,
 ) -> None:
@@ -211,7 +212,7 @@ def test_a_run_failing_in_dbt_tests_sends_one_alert_with_the_failing_query_and_t
     # Then the query is recognised as the run's step (through the run's history) and records nothing of its own
     [query_handled] = query_result["results"]
     assert query_handled["outcome"] == "ignored"
-    assert "RunDbtTests" in query_handled["detail"] or "DbtTests" in query_handled["detail"]
+    assert "step CheckDbtTests of pipeline run run-dq-evidence" in query_handled["detail"]
     query_items = boto3.client("dynamodb").query(
         TableName="watchdogs-test-incidents",
         KeyConditionExpression="pk = :pk",
@@ -223,8 +224,10 @@ def test_a_run_failing_in_dbt_tests_sends_one_alert_with_the_failing_query_and_t
     failed = run_incident(arn, Condition.FAILED)
     step = evidence_of(failed.evidence, "step-query")
     assert step.unavailable is None
-    assert f"Athena query {query_id}" in step.lines[0]
-    assert "Failure class: user-sql-error" in step.lines
+    assert step.lines[0] == (
+        f"Step CheckDbtTests ran Athena query {query_id} in workgroup {lakehouse.names.pipeline_workgroup}: FAILED"
+    )
+    assert not any(line.startswith("Failure class") for line in step.lines)  # no contradiction with data-quality
     assert "Athena error: dbt test: 3 of 23 tests failed where user_email = '?'" in step.lines
     assert any(e.kind == "evidence" and e.step == "step-query" for e in failed.timeline)
     tests = evidence_of(failed.evidence, "failing-tests")
@@ -246,7 +249,7 @@ def test_a_run_failing_in_dbt_tests_sends_one_alert_with_the_failing_query_and_t
 
 def test_the_elementary_query_past_the_time_box_is_unavailable_and_the_run_is_still_triaged(
     lakehouse: Lakehouse,
-    sfn: Any,  # noqa: F811 - fixture
+    sfn: Any,
     subscriber: Subscriber,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -280,7 +283,7 @@ def test_the_elementary_query_past_the_time_box_is_unavailable_and_the_run_is_st
 
 def test_a_stuck_run_alert_says_where_it_is_stuck_for_how_long_with_its_history(
     lakehouse: Lakehouse,
-    sfn: Any,  # noqa: F811 - fixture
+    sfn: Any,
     subscriber: Subscriber,
 ) -> None:
     # Given a run held in its dbt staging poll loop (its query QUEUED), past its (compressed) threshold
@@ -303,3 +306,70 @@ def test_a_stuck_run_alert_says_where_it_is_stuck_for_how_long_with_its_history(
     bodies = [m["Body"] for m in subscriber.messages(wait=1) if m["Body"]["resource_id"] == arn]
     assert bodies
     assert {e["kind"] for e in bodies[0]["evidence"]} == {"stuck-history"}
+
+
+# ------------------------------------------------------------------------------------------------ never in the way
+def test_a_crash_while_gathering_loses_neither_the_action_nor_the_incident_nor_its_alert(
+    glue: Any, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from watchdogs.runbooks.crawler.remediator import CrawlerRemediator
+    from watchdogs_local.moto_ext.glue import set_crawl
+
+    # Given a gatherer with a bug (it raises instead of recording "unavailable")
+    def broken(*_: Any) -> list[Any]:
+        raise RuntimeError("bug in a gatherer")
+
+    monkeypatch.setattr(CrawlerRemediator, "evidence", broken)
+    body = glue_event("glue-crawler-failed-throttled", crawlerName=RAW)
+    set_crawl(RAW, "FAILED", error_message=body["detail"]["errorMessage"])
+    # When the Failed event arrives
+    result = invoke_glue(body, FakeContext())
+    # Then the invocation succeeded, the crawler was restarted, the incident recorded, the alert sent (no evidence)
+    assert result["results"][0]["actions"] == ["start_crawler:started"]
+    assert glue.get_crawler(Name=RAW)["Crawler"]["State"] == "RUNNING"
+    incident = current(RAW, Condition.FAILED)
+    assert incident is not None
+    assert (incident.status.value, incident.evidence, incident.outbox) == ("remediated", [], [])
+    [message] = subscriber.messages()
+    assert (message["Body"]["event"], message["Body"]["evidence"]) == ("act", [])
+
+
+# ------------------------------------------------------------------------------------------------ queries
+def test_a_query_cut_off_outside_the_pipeline_is_alerted_with_data_scanned_against_the_limit(
+    aws: dict[str, Any], subscriber: Subscriber
+) -> None:
+    from moto.moto_api import state_manager
+
+    from watchdogs.handlers.athena import lambda_handler as athena_handler
+    from watchdogs_local.moto_ext.athena import set_query_execution
+
+    # Given an ad-hoc query in the sandbox workgroup (20 GB cutoff), cut off after scanning 21 GB
+    state_manager.set_transition(model_name="athena::execution", transition={"progression": "manual", "times": 10**9})
+    athena = boto3.client("athena")
+    workgroup = "lakehouse-sandbox-workgroup"
+    athena.create_work_group(Name=workgroup, Configuration={"BytesScannedCutoffPerQuery": 20 * 1024**3})
+    query_id = athena.start_query_execution(QueryString="SELECT * FROM curated.fct_events", WorkGroup=workgroup)[
+        "QueryExecutionId"
+    ]
+    reason = "Bytes scanned limit was exceeded"
+    set_query_execution(
+        query_id, state="CANCELLED", data_scanned_bytes=21 * 1024**3, state_change_reason=reason, error_message=reason
+    )
+    raw = load_event("athena-query-cancelled-bytes-scanned-cutoff")
+    raw["detail"].update(queryExecutionId=query_id, workgroupName=workgroup)
+    try:
+        # When its CANCELLED event arrives
+        athena_handler(raw, FakeContext())
+    finally:
+        state_manager.unset_transition("athena::execution")
+    # Then the query's own incident carries data scanned against the limit and the steps that apply
+    incidents = IncidentStore("watchdogs-test-incidents", boto3.client("dynamodb")).load(ResourceType.QUERY, query_id)
+    [incident] = incidents.active()
+    scan = evidence_of(incident.evidence, "scan-limit")
+    assert scan.lines[1] == (
+        "Data scanned: 21.0 GB against the workgroup's BytesScannedCutoffPerQuery of 20.0 GB (105% of the limit)"
+    )
+    assert any(line.startswith("Step: Add partition filters") for line in scan.lines)
+    # And its one alert carries it
+    [message] = subscriber.messages()
+    assert [e["kind"] for e in message["Body"]["evidence"]] == ["scan-limit"]

@@ -59,18 +59,21 @@ def stuck_lines(facts: dict[str, Any]) -> list[str]:
     return lines
 
 
-def step_query(clients: AwsClients, query_id: str, step: str, box: TimeBox) -> tuple[list[str], QueryFacts]:
-    """The failing step's query as Athena reports it (one GetQueryExecution; GetWorkGroup for a timeout)."""
+def step_query(
+    clients: AwsClients, query_id: str, step: str, box: TimeBox, *, data_quality: bool = False
+) -> tuple[list[str], QueryFacts]:
+    """The failing step's query as Athena reports it (one GetQueryExecution; GetWorkGroup for a timeout). In the
+    data-quality step a failed tests query *is* the failing tests, so Athena's own class (a user error) is left out:
+    it would contradict the run's classification."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
     box.check("GetQueryExecution")
     execution = clients.athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
     read = QueryFacts.from_execution(dict(execution), datetime.now(UTC))
     failure = classify_facts(read)
-    lines = [
-        f"Step {step} ran Athena query {query_id} in workgroup {read.workgroup or '?'}: {read.state or '?'}",
-        f"Failure class: {failure.name if failure else 'none reported'}",
-    ]
+    lines = [f"Step {step} ran Athena query {query_id} in workgroup {read.workgroup or '?'}: {read.state or '?'}"]
+    if not data_quality:
+        lines.append(f"Failure class: {failure.name if failure else 'none reported'}")
     if read.error_message or read.state_change_reason:
         lines.append(f"Athena error: {one_line(read.error_message or read.state_change_reason, mask=True)}")
     if failure_of(read) and read.workgroup:
@@ -134,11 +137,14 @@ def gather(
     query_id = facts.get("history_query_execution_id")
     if condition is not Condition.FAILED or not query_id or facts.get("waits_on") != "athena":
         return []
-    step = str(facts.get("failed_state") or facts.get("current_state") or "?")
+    # the task state that polled or started the query (the Fail state after it names no query)
+    step = str(facts.get("task_state") or facts.get("failed_state") or facts.get("current_state") or "?")
     found: dict[str, QueryFacts] = {}
 
     def read_step() -> list[str]:
-        lines, found["query"] = step_query(clients, str(query_id), step, box)
+        lines, found["query"] = step_query(
+            clients, str(query_id), step, box, data_quality=bool(facts.get("data_quality"))
+        )
         return lines
 
     items = [attempt("step-query", f"The failing step's Athena query ({step})", f"athena:{query_id}", read_step, box)]

@@ -83,7 +83,8 @@ def owner_run(
         return None
     for arn, events in pages:
         if _names(query_id, events):
-            step = read_history(events).failed_state or read_history(events).current_state or "?"
+            view = read_history(events)
+            step = view.task_state or view.failed_state or view.current_state or "?"
             return {"pipeline_run": arn, "pipeline_step": step, "pipeline_match": "id"}
     by_step = [(arn, _in_athena_step(events, workgroup, settings)) for arn, events in pages]
     matched = [(arn, step) for arn, step in by_step if step]
