@@ -149,6 +149,38 @@ def test_unreadable_crawler_logs_are_recorded_as_unavailable_and_the_restart_sti
     assert [e["unavailable"] for e in message["Body"]["evidence"]] == [why]
 
 
+def test_a_crawl_that_found_nothing_new_says_whether_s3_holds_newer_objects_under_its_targets(
+    glue: Any, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from watchdogs.runtime import reset_runtime
+    from watchdogs_local.moto_ext.glue import set_crawl
+
+    # Given new data expected, one object under the raw target from before the crawl and one that landed during it
+    monkeypatch.setenv("CRAWLER_EXPECT_NEW_DATA", "true")
+    reset_runtime()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="lakehouse-sandbox-data-lake")
+    s3.put_object(Bucket="lakehouse-sandbox-data-lake", Key="raw/events/part-0001.json", Body=b"{}")
+    time.sleep(1.1)  # S3 keeps whole seconds
+    set_crawl(RAW, "SUCCEEDED")
+    time.sleep(1.1)
+    s3.put_object(Bucket="lakehouse-sandbox-data-lake", Key="raw/events/part-0002.json", Body=b"{}")
+    # When the crawl succeeds having changed nothing
+    invoke_glue(glue_event("glue-crawler-succeeded-no-new-data"), FakeContext())
+    # Then the warning says the new object is there (the crawler missed it), and since when it counts
+    incident = current(RAW, Condition.NO_NEW_DATA)
+    assert incident is not None
+    found = evidence_of(incident.evidence, "new-data")
+    assert found.unavailable is None
+    assert found.lines[0].startswith(
+        "s3://lakehouse-sandbox-data-lake/raw/: 1 of 2 objects listed are newer than the last crawl; "
+        "newest raw/events/part-0002.json at "
+    )
+    assert found.lines[1].startswith("Last crawl started at ")
+    [message] = subscriber.messages()
+    assert [e["kind"] for e in message["Body"]["evidence"]] == ["new-data"]
+
+
 # ------------------------------------------------------------------------------------------------ pipeline runs
 def queue_elementary_rows(rows: list[tuple[str, str, str, str]]) -> None:
     """What the emulator's Athena answers the next GetQueryResults with: Elementary's failing tests."""

@@ -135,8 +135,9 @@ class CrawlerRemediator:
             raise CrawlerReadError(f"GetTags {arn}: {exc}") from exc
 
     def evidence(self, finding: Finding, facts: dict[str, Any], box: TimeBox) -> list[Evidence]:
-        """What the runbook tells a person to look at (:mod:`.evidence`): the failed crawl's log lines."""
-        return gather_evidence(self.clients, finding.condition, finding.resource_id, box)
+        """What the runbook tells a person to look at (:mod:`.evidence`): the failed crawl's log lines; for a crawl
+        that found no new data, whether S3 holds objects newer than it under the targets."""
+        return gather_evidence(self.clients, finding.condition, finding.resource_id, facts, box)
 
     # --- decision (pure) ------------------------------------------------------------------------------------
     def decide(
