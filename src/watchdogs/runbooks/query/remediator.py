@@ -104,7 +104,16 @@ class QueryRemediator:
         facts = self._read(finding, state)
         if self._pipeline_candidate(finding.condition, facts, state):
             owner = owner_run(self.clients, self.settings, finding.resource_id, str(facts.workgroup), _at(facts))
-            facts = facts.model_copy(update=owner) if owner else facts
+            if owner:
+                logger.info(
+                    "pipeline query ended: left to its run's incident",
+                    query=finding.resource_id,
+                    run=owner["pipeline_run"],
+                    step=owner["pipeline_step"],
+                    match=owner["pipeline_match"],
+                )
+                count("LeftToPipelineRun", resource_type=self.resource_type.value)
+                facts = facts.model_copy(update=owner)
         if finding.condition is Condition.STUCK and self._cancel_due(finding, facts, state):
             tags = self.workgroup_tags(str(facts.workgroup), finding)
             if tags is None:
@@ -258,8 +267,6 @@ def pipeline_owned(query_id: str, facts: dict[str, Any], condition: Condition) -
     """One root cause, one alert: the query is a pipeline step's (:mod:`.pipeline`), so its failure is the run's,
     reported on the run's incident with the query as evidence (:mod:`watchdogs.runbooks.execution.evidence`)."""
     run, step = str(facts.get("pipeline_run")), str(facts.get("pipeline_step") or "?")
-    logger.info("pipeline query ended: left to its run's incident", query=query_id, run=run, step=step)
-    count("LeftToPipelineRun", resource_type=ResourceType.QUERY.value)
     return ignore(
         f"Athena query {query_id} {condition.value}: it is step {step} of pipeline run {run.rsplit(':', 1)[-1]}, "
         "reported with the run's incident (no separate alert)."
