@@ -250,3 +250,56 @@ def test_runs_started_after_the_query_and_unreadable_histories_own_nothing() -> 
     assert owner_run(Clients(FakeSfn({"run-b": polling(QID)})), settings(), QID, WG, early) is None  # type: ignore[arg-type]
     broken = FakeSfn({"run-b": polling(QID)}, fail=denied("AccessDeniedException", "ListStateMachines"))
     assert owner_run(Clients(broken), settings(), QID, WG, NOW) is None  # type: ignore[arg-type]
+
+
+class FakeAthena:
+    """Answers the Elementary query: started, SUCCEEDED on the first poll, one failing test; or refuses to start."""
+
+    def __init__(self, refuse: ClientError | None = None) -> None:
+        self.refuse, self.calls = refuse, []
+
+    def start_query_execution(self, **request: Any) -> dict[str, Any]:
+        self.calls.append(("StartQueryExecution", request["WorkGroup"]))
+        if self.refuse is not None:
+            raise self.refuse
+        return {"QueryExecutionId": "q-elementary"}
+
+    def get_query_execution(self, **_: Any) -> dict[str, Any]:
+        self.calls.append(("GetQueryExecution", ""))
+        return {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}
+
+    def get_query_results(self, **_: Any) -> dict[str, Any]:
+        self.calls.append(("GetQueryResults", ""))
+        cells = ["nn_id", "fct_events", "event_id", "2"]
+        return {"ResultSet": {"Rows": [{"Data": [{"VarCharValue": v} for v in cells]}]}}
+
+
+class AthenaClients:
+    def __init__(self, athena: FakeAthena) -> None:
+        self.athena = athena
+
+
+FOUND = [
+    "1 failing test(s), newest first (query q-elementary):",
+    "test nn_id, table fct_events, column event_id, failures 2",
+]
+REFUSED = denied("AccessDeniedException", "StartQueryExecution")
+
+
+@pytest.mark.parametrize(
+    ("refuse", "unavailable", "lines"),
+    [(None, None, FOUND), (REFUSED, "access denied (StartQueryExecution): AccessDeniedException", [])],
+)
+def test_a_dbt_lambda_run_that_names_no_query_still_gets_its_failing_tests(
+    refuse: ClientError | None, unavailable: str | None, lines: list[str]
+) -> None:
+    from watchdogs.runbooks.execution.evidence import gather
+
+    # Given a run failed in its data-quality step whose history names no query (the dbt Lambda returned none)
+    athena = FakeAthena(refuse)
+    facts = {"waits_on": "athena", "data_quality": True, "failed_state": "RunDbtTests", "history_workgroup": WG}
+    # When its evidence is gathered
+    items = gather(AthenaClients(athena), settings(), Condition.FAILED, facts, TimeBox(5))  # type: ignore[arg-type]
+    # Then only the failing tests, from the Elementary query in the pipeline workgroup (or why not)
+    assert [(i.kind, i.unavailable, i.lines) for i in items] == [("failing-tests", unavailable, lines)]
+    assert athena.calls[0] == ("StartQueryExecution", WG)

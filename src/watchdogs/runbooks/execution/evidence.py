@@ -134,21 +134,23 @@ def gather(
     if condition is Condition.STUCK:
         title = "Where the run is stuck (runbook: Pipeline Stuck in RUNNING State, Diagnosis)"
         return [attempt("stuck-history", title, "states:GetExecutionHistory", lambda: stuck_lines(facts), box)]
-    query_id = facts.get("history_query_execution_id")
-    if condition is not Condition.FAILED or not query_id or facts.get("waits_on") != "athena":
+    if condition is not Condition.FAILED or facts.get("waits_on") != "athena":
         return []
+    data_quality = bool(facts.get("data_quality"))
+    query_id = facts.get("history_query_execution_id")
     # the task state that polled or started the query (the Fail state after it names no query)
     step = str(facts.get("task_state") or facts.get("failed_state") or facts.get("current_state") or "?")
     found: dict[str, QueryFacts] = {}
 
     def read_step() -> list[str]:
-        lines, found["query"] = step_query(
-            clients, str(query_id), step, box, data_quality=bool(facts.get("data_quality"))
-        )
+        lines, found["query"] = step_query(clients, str(query_id), step, box, data_quality=data_quality)
         return lines
 
-    items = [attempt("step-query", f"The failing step's Athena query ({step})", f"athena:{query_id}", read_step, box)]
-    if facts.get("data_quality"):
+    items: list[Evidence] = []
+    if query_id:  # a dbt Lambda's run may not name its query: then only the failing tests
+        title = f"The failing step's Athena query ({step})"
+        items.append(attempt("step-query", title, f"athena:{query_id}", read_step, box))
+    if data_quality:
         workgroup = settings.pipeline_workgroup or str(facts.get("history_workgroup") or "")
         database = found["query"].database if "query" in found else None
         title = "Failing dbt tests (runbook: Elementary & Data Quality, find failing tests)"
