@@ -76,3 +76,13 @@ class AwsClients:
     def sns(self) -> SNSClient:
         client: SNSClient = self._client("sns")
         return client
+
+    @cached_property
+    def s3(self) -> Any:
+        """S3 (evidence reads only: object listings under a crawler's targets)."""
+        return self._client("s3")
+
+    @cached_property
+    def logs(self) -> Any:
+        """CloudWatch Logs (evidence reads only: a crawler's log stream)."""
+        return self._client("logs")

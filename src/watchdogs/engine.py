@@ -24,6 +24,7 @@ from watchdogs.acting import Acting
 from watchdogs.actions import ACTIONS
 from watchdogs.contracts import HandleResult, Remediator, facts_for_record
 from watchdogs.contracts import entry as _entry
+from watchdogs.diagnosis import attach_evidence
 from watchdogs.incidents import (
     Budget,
     ConcurrentUpdate,
@@ -152,6 +153,12 @@ class Engine(Acting):
         else:
             transition = plan(decision, incident, state.budget, self.policy(finding.resource_type), now)
             self._carry(finding, facts, incident, state, decision, transition, now, result)
+            if transition.notify and result.outcome not in {"busy", "lost-race"}:
+                # diagnosis for people, once the transition is recorded (it never delays it); the flush writes it
+                current = state.incidents.get(finding.condition)
+                attached = attach_evidence(remediator, finding, facts, current, now)
+                if attached is not None:
+                    state.incidents[finding.condition] = attached
         # flush before delegating: a delegated finding on the same resource must not see (and send) ours again
         for incident in list(state.incidents.values()):
             if incident.outbox:

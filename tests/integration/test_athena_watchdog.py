@@ -429,8 +429,9 @@ def test_failed_queries_are_classified_and_notified_per_category(
     assert query_state(query_id) == "FAILED"
     # And the reads are GetQueryExecution (plus GetWorkGroup for a timeout), and no mutation of Athena:
     # idempotency record (PutItem + UpdateItem), incident load (Query) and creation (PutItem), one Publish,
-    # and the outbox mark-sent (PutItem)
+    # and the outbox mark-sent (PutItem); a query of the pipeline workgroup: is it a run's step? (no run here)
     reads = {"athena.GetQueryExecution": 1} | ({"athena.GetWorkGroup": 1} if athena_calls == 2 else {})
+    reads["stepfunctions.ListStateMachines"] = 1
     assert dict(api_calls.calls) == {
         **reads,
         "dynamodb.PutItem": 3,  # + outbox mark-sent

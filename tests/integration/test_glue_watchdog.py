@@ -176,7 +176,8 @@ def test_access_and_schema_failures_are_escalated_with_the_runbook_fix_never_ret
     assert api_calls.calls["sns.Publish"] == 1
     assert api_calls.calls["dynamodb.PutItem"] == 3  # idempotency record + incident + outbox mark-sent
     assert api_calls.calls["dynamodb.Query"] == 1  # load the crawler's incidents and budget
-    assert api_calls.total == 7  # + outbox mark-sent
+    assert api_calls.calls["logs.GetLogEvents"] == 1  # evidence: the crawl's log lines (runbook Step 1)
+    assert api_calls.total == 8  # + outbox mark-sent
 
 
 def test_the_same_failure_again_is_not_news(
@@ -226,7 +227,7 @@ def test_unknown_failure_is_recorded_and_notified_not_acted_on(
     assert incident is not None
     assert (incident.status, incident.classification) == (IncidentStatus.OPEN, "unknown")
     assert outcomes(subscriber) == ["notify"]
-    assert api_calls.total == 7  # + outbox mark-sent
+    assert api_calls.total == 8  # + outbox mark-sent, + the evidence read (GetLogEvents)
 
 
 # ------------------------------------------------------------------------------------------------ failed: restart
@@ -269,6 +270,7 @@ def test_transient_failure_restarts_the_crawler(
         "glue.GetCrawler": 1,
         "glue.GetTags": 1,
         "glue.StartCrawler": 1,
+        "logs.GetLogEvents": 1,  # evidence, after the restart is recorded
         "sns.Publish": 1,
     }
 

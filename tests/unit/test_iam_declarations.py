@@ -48,6 +48,7 @@ def declared(function_id: str) -> set[str]:
     needed: set[str] = set(SWEEP_PERMISSIONS) if sweep else set()
     for remediator in REMEDIATORS[function_id]:
         needed |= set(remediator.read_permissions)
+        needed |= set(remediator.evidence_permissions)  # evidence for people, after the decision is recorded
         if sweep:  # the sweep runs each runbook's discovery besides its remediation
             needed |= set(remediator.discovery_permissions)
         for name in remediator.action_names:

@@ -278,7 +278,15 @@ def test_athena_watchdog_acts_only_in_in_scope_workgroups() -> None:
     grants = granted("AthenaQueryWatchdogFunction")
     for action in ("athena:GetQueryExecution", "athena:StopQueryExecution", "athena:GetWorkGroup"):
         assert grants[action] == workgroups
-    assert not any(a.startswith(("states:", "glue:")) for a in grants)
+    assert not any(a.startswith("glue:") for a in grants)
+    # of Step Functions, only the reads that tell which in-scope run owns a failed query (one root cause, one alert)
+    executions = {f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{p}*:*" for p in SM_PREFIXES}
+    assert {a for a in grants if a.startswith("states:")} == {
+        "states:ListStateMachines",
+        "states:ListExecutions",
+        "states:GetExecutionHistory",
+    }
+    assert grants["states:GetExecutionHistory"] == executions
 
 
 def test_pipeline_watchdog_heals_what_the_pipeline_waits_on() -> None:

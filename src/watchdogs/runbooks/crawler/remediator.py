@@ -13,6 +13,8 @@ from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
 from watchdogs.observability import logger
 from watchdogs.runbooks.crawler.discover import DISCOVERY_PERMISSIONS
 from watchdogs.runbooks.crawler.discover import discover as discover_crawlers
+from watchdogs.runbooks.crawler.evidence import EVIDENCE_PERMISSIONS
+from watchdogs.runbooks.crawler.evidence import gather as gather_evidence
 from watchdogs.runbooks.crawler.facts import CrawlerFacts, expects_new_data
 from watchdogs.runbooks.crawler.recovery import decide_no_new_data, decide_recovered, decide_started
 from watchdogs.runbooks.crawler.reset import decide_stuck, reset_due
@@ -24,8 +26,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from watchdogs.clients import AwsClients
-    from watchdogs.incidents import Incident, ResourceState
+    from watchdogs.incidents import Evidence, Incident, ResourceState
     from watchdogs.runbooks.discovery import DiscoveryContext, Found
+    from watchdogs.runbooks.evidence import TimeBox
     from watchdogs.settings import Settings
 
 GET_CRAWLER = "glue:GetCrawler"
@@ -52,6 +55,8 @@ class CrawlerRemediator:
     read_permissions: tuple[str, ...] = tuple(sorted({p for reads in CONDITIONS.values() for p in reads}))
     #: IAM actions :meth:`discover` needs (the sweep's own reads for this runbook)
     discovery_permissions: tuple[str, ...] = DISCOVERY_PERMISSIONS
+    #: IAM actions :meth:`evidence` needs (reads for people, after the decision is recorded)
+    evidence_permissions: tuple[str, ...] = EVIDENCE_PERMISSIONS
     action_names: tuple[str, ...] = ("stop_crawler", "start_crawler")
     steps = STEPS
 
@@ -128,6 +133,11 @@ class CrawlerRemediator:
             return dict(self.clients.glue.get_tags(ResourceArn=arn).get("Tags") or {})
         except ClientError as exc:
             raise CrawlerReadError(f"GetTags {arn}: {exc}") from exc
+
+    def evidence(self, finding: Finding, facts: dict[str, Any], box: TimeBox) -> list[Evidence]:
+        """What the runbook tells a person to look at (:mod:`.evidence`): the failed crawl's log lines; for a crawl
+        that found no new data, whether S3 holds objects newer than it under the targets."""
+        return gather_evidence(self.clients, finding.condition, finding.resource_id, facts, box)
 
     # --- decision (pure) ------------------------------------------------------------------------------------
     def decide(

@@ -202,4 +202,5 @@ def _view(facts: Mapping[str, Any]) -> HistoryView:
         cause=_str(facts.get("history_cause")),
         failed_state=_str(facts.get("failed_state")),
         last_event_at=_str(facts.get("last_event_at")),
+        excerpt=tuple(str(x) for x in facts.get("_history_excerpt") or ()),
     )

@@ -80,6 +80,8 @@ class HistoryView:
     cause: str | None = None
     failed_state: str | None = None
     last_event_at: str | None = None
+    #: the page's events, newest first, one short line each (evidence for people; never decided on)
+    excerpt: tuple[str, ...] = ()
 
     def as_facts(self) -> dict[str, Any]:
         return {
@@ -94,6 +96,7 @@ class HistoryView:
             "history_error": self.error,
             "history_cause": (self.cause or "")[:500] or None,
             "last_event_at": self.last_event_at,
+            "_history_excerpt": list(self.excerpt) or None,
         }
 
 
@@ -110,6 +113,18 @@ def _loads(value: Any) -> dict[str, Any]:
 def _service(resource_type: str) -> str:
     # "aws-sdk:glue" -> "glue"; "lambda" -> "lambda"; "dynamodb" -> "dynamodb"
     return resource_type.split(":")[-1] if resource_type else ""
+
+
+def excerpt_line(event: dict[str, Any]) -> str:
+    """One history event as a short line: time, type, and the state or task it names (pure)."""
+    stamp = event.get("timestamp")
+    at = iso(stamp)[11:19] if isinstance(stamp, datetime) else ""
+    named = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
+    task = event.get("taskScheduledEventDetails") or {}
+    failed = next((v for k, v in event.items() if k.endswith("FailedEventDetails") and isinstance(v, dict)), {})
+    what = named.get("name") or (f"{task.get('resourceType')}:{task.get('resource')}" if task else "")
+    what = what or str(failed.get("error") or "")
+    return " ".join(part for part in (at, str(event.get("type", "")), str(what)) if part)
 
 
 def read_history(events: list[dict[str, Any]]) -> HistoryView:
@@ -180,6 +195,7 @@ def read_history(events: list[dict[str, Any]]) -> HistoryView:
         cause=cause,
         failed_state=failed_state,
         last_event_at=last_at,
+        excerpt=tuple(excerpt_line(e) for e in events),
     )
 
 

@@ -18,6 +18,8 @@ from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
 from watchdogs.observability import count, logger
 from watchdogs.runbooks.execution.discover import DISCOVERY_PERMISSIONS
 from watchdogs.runbooks.execution.discover import discover as discover_executions
+from watchdogs.runbooks.execution.evidence import EVIDENCE_PERMISSIONS
+from watchdogs.runbooks.execution.evidence import gather as gather_evidence
 from watchdogs.runbooks.execution.facts import ExecutionFacts, QueryFact
 from watchdogs.runbooks.execution.failed import decide_failed
 from watchdogs.runbooks.execution.history import HISTORY_PAGE, HistoryView, WaitsOn, read_history, wait_target
@@ -28,8 +30,9 @@ from watchdogs.shared import is_opted_out, state_machine_of, tags_from_pairs, un
 
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients
-    from watchdogs.incidents import Incident, ResourceState
+    from watchdogs.incidents import Evidence, Incident, ResourceState
     from watchdogs.runbooks.discovery import DiscoveryContext, Found
+    from watchdogs.runbooks.evidence import TimeBox
     from watchdogs.settings import Settings
 
 DESCRIBE = "states:DescribeExecution"
@@ -98,6 +101,8 @@ class ExecutionRemediator:
     read_permissions: tuple[str, ...] = tuple(dict.fromkeys(r for reads in CONDITIONS.values() for r in reads))
     #: IAM actions :meth:`discover` needs (the sweep's own reads for this runbook)
     discovery_permissions: tuple[str, ...] = DISCOVERY_PERMISSIONS
+    #: IAM actions :meth:`evidence` needs (the failing step's query, the Elementary query in the pipeline workgroup)
+    evidence_permissions: tuple[str, ...] = EVIDENCE_PERMISSIONS
     action_names: tuple[str, ...] = ("stop_execution", "redrive_execution", "reconcile_metadata")
     steps = STEPS
     #: heal at the cause: stuck crawler / query findings are handed to these remediations (same function)
@@ -229,6 +234,11 @@ class ExecutionRemediator:
         if METADATA in reads and self.settings.metadata_table:
             facts = replace(facts, metadata_row=self.metadata_row(arn))
         return facts.as_dict()
+
+    def evidence(self, finding: Finding, facts: dict[str, Any], box: TimeBox) -> list[Evidence]:
+        """What the runbook tells a person to look at (:mod:`.evidence`): where a stuck run is stuck; the failing
+        step's query and, in the dbt tests step, the failing tests."""
+        return gather_evidence(self.clients, self.settings, finding.condition, facts, box)
 
     # --- decision (pure) ------------------------------------------------------------------------------------
     def decide(

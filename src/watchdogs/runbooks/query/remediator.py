@@ -21,7 +21,10 @@ from watchdogs.observability import count, logger
 from watchdogs.runbooks.query.cancel import cancel_due, decide_stuck, guard_cancel
 from watchdogs.runbooks.query.discover import DISCOVERY_PERMISSIONS
 from watchdogs.runbooks.query.discover import discover as discover_queries
+from watchdogs.runbooks.query.evidence import EVIDENCE_PERMISSIONS
+from watchdogs.runbooks.query.evidence import gather as gather_evidence
 from watchdogs.runbooks.query.facts import QueryFacts
+from watchdogs.runbooks.query.pipeline import CORRELATION_READS, owner_run
 from watchdogs.runbooks.query.rules import (
     NEEDS_WORKGROUP_LIMITS,
     classify_facts,
@@ -37,8 +40,9 @@ from watchdogs.shared import foreign_origin, is_opted_out, tags_from_pairs, work
 
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients
-    from watchdogs.incidents import Incident, ResourceState
+    from watchdogs.incidents import Evidence, Incident, ResourceState
     from watchdogs.runbooks.discovery import DiscoveryContext, Found
+    from watchdogs.runbooks.evidence import TimeBox
     from watchdogs.settings import Settings
 
 GET_QUERY_EXECUTION = "athena:GetQueryExecution"
@@ -48,8 +52,9 @@ LIST_TAGS = "athena:ListTagsForResource"
 #: the reads each condition may make (a condition not listed reads nothing)
 CONDITIONS: dict[Condition, tuple[str, ...]] = {
     Condition.STUCK: (GET_QUERY_EXECUTION, LIST_TAGS),  # tags only when a cancel is due
-    Condition.FAILED: (GET_QUERY_EXECUTION, GET_WORK_GROUP),  # limits only for the "Athena Query Timeout" family
-    Condition.CANCELLED: (GET_QUERY_EXECUTION, GET_WORK_GROUP),  # none for the echo of our own cancel
+    # limits only for the "Athena Query Timeout" family; the runs' histories only for a pipeline-workgroup query
+    Condition.FAILED: (GET_QUERY_EXECUTION, GET_WORK_GROUP, *CORRELATION_READS),
+    Condition.CANCELLED: (GET_QUERY_EXECUTION, GET_WORK_GROUP, *CORRELATION_READS),  # none for our own cancel's echo
     Condition.RECOVERED: (),
 }
 
@@ -68,6 +73,8 @@ class QueryRemediator:
     read_permissions: tuple[str, ...] = tuple(sorted({p for reads in CONDITIONS.values() for p in reads}))
     #: IAM actions :meth:`discover` needs (the sweep's own reads for this runbook)
     discovery_permissions: tuple[str, ...] = DISCOVERY_PERMISSIONS
+    #: IAM actions :meth:`evidence` needs beyond the decision's reads (none: built from the facts)
+    evidence_permissions: tuple[str, ...] = EVIDENCE_PERMISSIONS
     action_names: tuple[str, ...] = ("stop_query",)
     steps = STEPS
 
@@ -95,6 +102,18 @@ class QueryRemediator:
     def inspect(self, finding: Finding, state: ResourceState) -> dict[str, Any]:
         """The finding's facts and the declared reads of its condition (:data:`CONDITIONS`)."""
         facts = self._read(finding, state)
+        if self._pipeline_candidate(finding.condition, facts, state):
+            owner = owner_run(self.clients, self.settings, finding.resource_id, str(facts.workgroup), _at(facts))
+            if owner:
+                logger.info(
+                    "pipeline query ended: left to its run's incident",
+                    query=finding.resource_id,
+                    run=owner["pipeline_run"],
+                    step=owner["pipeline_step"],
+                    match=owner["pipeline_match"],
+                )
+                count("LeftToPipelineRun", resource_type=self.resource_type.value)
+                facts = facts.model_copy(update=owner)
         if finding.condition is Condition.STUCK and self._cancel_due(finding, facts, state):
             tags = self.workgroup_tags(str(facts.workgroup), finding)
             if tags is None:
@@ -202,6 +221,23 @@ class QueryRemediator:
                 return {}
             raise QueryReadError(f"ListTagsForResource {arn}: {exc}") from exc
 
+    def _pipeline_candidate(self, condition: Condition, read: QueryFacts, state: ResourceState) -> bool:
+        """Whether to ask which run owns the query (:mod:`.pipeline`): it ended in the pipeline workgroup (as Athena
+        reports it) in a way that would be notified, and nothing is open for it here (an open one keeps its course)."""
+        workgroup = self.settings.pipeline_workgroup
+        if not workgroup or not read.workgroup_verified or read.workgroup != workgroup or state.active():
+            return False
+        if not self.settings.state_machine_arn_prefixes:
+            return False
+        failure = classify_facts(read)
+        return condition is Condition.FAILED or (
+            condition is Condition.CANCELLED and failure is not None and failure.name == "bytes-scanned-cutoff"
+        )
+
+    def evidence(self, finding: Finding, facts: dict[str, Any], box: TimeBox) -> list[Evidence]:
+        """What the runbook tells a person to look at (:mod:`.evidence`): data scanned against the limit."""
+        return gather_evidence(finding.condition, facts, f"athena:{finding.resource_id}", box)
+
     # ------------------------------------------------------------------------------------------------ decide
     def decide(
         self, finding: Finding, facts: dict[str, Any], incident: Incident | None, state: ResourceState, now: datetime
@@ -216,6 +252,8 @@ class QueryRemediator:
             observing = self.settings.mode_for(self.resource_type.value) is Mode.OBSERVE
             decision = decide_stuck(query_id, read, incident, threshold_seconds=threshold, observing=observing, now=now)
             return guard_cancel(query_id, read, decision)
+        if finding.condition in (Condition.FAILED, Condition.CANCELLED) and facts.get("pipeline_run"):
+            return pipeline_owned(query_id, facts, finding.condition)
         if finding.condition is Condition.FAILED:
             return decide_failed(query_id, read, incident, state, now)
         if finding.condition is Condition.CANCELLED:
@@ -223,6 +261,24 @@ class QueryRemediator:
         if finding.condition is Condition.RECOVERED:
             return decide_succeeded(query_id, read, state)
         return ignore(f"query {query_id}: {finding.condition.value} not handled.")
+
+
+def pipeline_owned(query_id: str, facts: dict[str, Any], condition: Condition) -> Decision:
+    """One root cause, one alert: the query is a pipeline step's (:mod:`.pipeline`), so its failure is the run's,
+    reported on the run's incident with the query as evidence (:mod:`watchdogs.runbooks.execution.evidence`)."""
+    run, step = str(facts.get("pipeline_run")), str(facts.get("pipeline_step") or "?")
+    return ignore(
+        f"Athena query {query_id} {condition.value}: it is step {step} of pipeline run {run.rsplit(':', 1)[-1]}, "
+        "reported with the run's incident (no separate alert)."
+    )
+
+
+def _at(facts: QueryFacts) -> datetime | None:
+    """When the query was submitted (timezone-aware), if known."""
+    if not facts.submitted_at:
+        return None
+    moment = datetime.fromisoformat(facts.submitted_at.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _open(state: ResourceState, condition: Condition) -> Incident | None:
