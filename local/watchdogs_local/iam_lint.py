@@ -36,6 +36,10 @@ EXCEPTIONS: dict[tuple[str, str, str], str] = {
         "the service reference marks two ARN types required for ListExecutions (stateMachine, mapRun) where either "
         "one is enough; the sweep lists executions of state machines, never of Map runs"
     ),
+    ("PipelineCorrelationPolicy", "RESOURCE_MISMATCH", "states:ListExecutions"): (
+        "as for the sweep: either ARN type is enough; the Athena function lists the runs of in-scope state machines "
+        "to find the one a failed pipeline query belongs to, never Map runs"
+    ),
     ("PipelineHealPolicy", "RESOURCE_MISMATCH", "states:DescribeExecution"): (
         "DescribeExecution also accepts Express executions (express:...); the pipelines are Standard state "
         "machines, whose executions are the execution:... ARNs granted"
@@ -249,7 +253,16 @@ def resource_types_of(arn: str, service_resources: list[dict[str, Any]]) -> set[
     take the rest (names with ``/`` in them, such as log groups ``/aws/lambda/...``)."""
     formats = {d["resource"]: re.sub(r"\$\{.*?\}", "*", d["arn"]) for d in service_resources}
     exact = {kind for kind, arn_format in formats.items() if _fits(arn, arn_format, rest=False)}
-    return exact or {kind for kind, arn_format in formats.items() if _fits(arn, arn_format, rest=True)}
+    # then a variable may hold '/' (but never ':') anywhere: log-group:/aws-glue/crawlers:log-stream:name
+    by_colon = exact or {kind for kind, arn_format in formats.items() if _fits_by_colon(arn, arn_format)}
+    return by_colon or {kind for kind, arn_format in formats.items() if _fits(arn, arn_format, rest=True)}
+
+
+def _fits_by_colon(arn: str, arn_format: str) -> bool:
+    parts, fmt_parts = arn.split(":"), arn_format.split(":")
+    if len(parts) != len(fmt_parts):
+        return False
+    return all(f == "*" or fnmatchcase(a, f) or fnmatchcase(f, a) for a, f in zip(parts, fmt_parts, strict=True))
 
 
 def _fits(arn: str, arn_format: str, *, rest: bool) -> bool:

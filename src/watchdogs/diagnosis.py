@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from watchdogs.contracts import entry
+from watchdogs.incidents import iso
 from watchdogs.observability import count, logger
 from watchdogs.runbooks.evidence import TIMELINE_KINDS, TimeBox
 
@@ -45,7 +46,8 @@ def attach_evidence(
     with the notification's mark (no extra write), and the message it publishes carries it."""
     if incident is None or not incident.is_active or not incident.outbox:
         return incident
-    found = _gather(remediator, finding, facts)
+    stamp = iso(now)  # the engine's clock (the one every timeline entry uses), not each gatherer's wall clock
+    found = [item.model_copy(update={"at": stamp}) for item in _gather(remediator, finding, facts)]
     if not found:
         return incident
     kinds = {item.kind for item in found}

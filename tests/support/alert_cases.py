@@ -62,6 +62,24 @@ class CapturingNotifier(Notifier):
         return f"sns-{len(self.sent)}"
 
 
+class CrawlerLogs:
+    """CloudWatch Logs as the evidence gatherer reads it: the last events of a crawler's stream."""
+
+    def __init__(self, glue: FakeGlue) -> None:
+        self.glue = glue
+
+    def get_log_events(self, **kwargs: Any) -> dict[str, Any]:
+        stream = kwargs["logStreamName"]
+        at = int(self.glue.clock().timestamp() * 1000)
+        error = (self.glue.crawlers[stream].last_error or "").splitlines()[0]  # the log holds the crawl's own error
+        lines = [
+            f"[e3a1] INFO : Crawler {stream} started: crawling s3://lake/{stream}/",
+            f"[e3a1] ERROR : {error}",
+            f"[e3a1] ERROR : Crawler {stream} failed; 0 tables created, 0 updated",
+        ]
+        return {"events": [{"timestamp": at - 1000 * (3 - n), "message": m} for n, m in enumerate(lines)]}
+
+
 class Rig:
     def __init__(self, mode: str = "remediate") -> None:
         self.clock = Clock()
@@ -69,7 +87,7 @@ class Rig:
         self.store = MemoryIncidentStore(environment="sandbox")
         self.notifier = CapturingNotifier()
         settings = make_settings(mode, ENVIRONMENT="sandbox", AWS_REGION="eu-west-1")
-        clients = AwsClients(glue=self.glue)
+        clients = AwsClients(glue=self.glue, logs=CrawlerLogs(self.glue))
         self.engine = Engine(
             settings,
             clients,

@@ -71,7 +71,7 @@ def render(view: AlertView, *, evidence_lines: int = 25, timeline: bool = True) 
 def _evidence(view: AlertView, evidence_lines: int) -> list[str]:
     lines: list[str] = []
     for item in view.evidence:
-        lines += ["", f"EVIDENCE: {one_line(item.title, 60)}"]
+        lines += ["", *wrap(f"EVIDENCE: {one_line(item.title, 160)}", WIDTH, "", INDENT)]
         if item.unavailable:
             lines += wrap(f"evidence unavailable: {one_line(item.unavailable, 300)}", WIDTH, INDENT, INDENT)
             continue
