@@ -119,8 +119,8 @@ class Row:
 ROWS: list[Row] = [
     Row(
         "libs",
-        "floor + the chosen libraries imported (boto3, pydantic, Powertools Logger/Metrics/Tracer)",
-        code="import boto3, pydantic; from aws_lambda_powertools import Logger, Metrics, Tracer; "
+        "floor + the chosen libraries imported (pydantic BaseModel, Powertools Logger/Metrics/Tracer)",
+        code="import boto3; from pydantic import BaseModel; from aws_lambda_powertools import Logger, Metrics, Tracer; "
         "boto3.client('dynamodb').list_tables()",
     ),
     Row(

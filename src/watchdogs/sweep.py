@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,7 +38,7 @@ from watchdogs.sweep_report import SweepError, SweepItem, SweepReport, call_boun
 __all__ = ["SweepError", "SweepItem", "SweepReport", "call_bounds", "run_sweep_once"]
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from watchdogs.clients import AwsClients
     from watchdogs.engine import HandleResult
@@ -269,7 +270,7 @@ class Sweep:
 
 def _registry(engine: FindingHandler, settings: Settings, clients: AwsClients) -> Mapping[ResourceType, object]:
     registry = getattr(engine, "remediators", None)
-    if isinstance(registry, dict):
+    if isinstance(registry, Mapping):
         return registry
     from watchdogs.remediators import build_remediators  # noqa: PLC0415 - the runbooks load on first use
 

@@ -1,4 +1,5 @@
-"""EventBridge event models for the three sources, on top of Powertools Parser's ``EventBridgeModel``.
+"""EventBridge event models for the three sources, on an envelope with the fields of Powertools Parser's
+``EventBridgeModel``.
 
 Shapes follow the real events: Step Functions ``Execution Status Change`` (epoch-millisecond dates, no error or
 cause), Glue ``Glue Crawler State Change`` (title-case states, counters as strings, a key literally named
@@ -14,14 +15,15 @@ incident record past DynamoDB's item size. Numbers are bounded the same way.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from watchdogs.shared import state_machine_of, unqualified_state_machine
 
-_TOLERANT = ConfigDict(extra="allow", populate_by_name=True)
+#: every model here is built on its first use (``defer_build``): a handler builds only its own source's models
+_TOLERANT = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 #: free text kept from an event (error messages, log links): longer text is cut here
 TEXT_CHARS = 2000
@@ -47,9 +49,28 @@ def _epoch_ms(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
-class WatchdogEvent(EventBridgeModel):
-    """The EventBridge envelope as the watchdogs accept it: Powertools' model with the fields the watchdogs rely
-    on held to what EventBridge always sends.
+class EventBridgeEnvelope(BaseModel):
+    """The EventBridge envelope: the fields of Powertools Parser's ``EventBridgeModel``, declared here because
+    importing that one model imports the Parser's whole model catalogue (SQS, Kinesis, API Gateway, ... about 60
+    ms of every cold start, see docs/performance.md)."""
+
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
+
+    version: str
+    id: str
+    source: str
+    account: str
+    time: datetime
+    region: str
+    resources: list[str]
+    detail_type: str = Field(alias="detail-type")
+    detail: Any
+    replay_name: str | None = Field(None, alias="replay-name")
+
+
+class WatchdogEvent(EventBridgeEnvelope):
+    """The EventBridge envelope as the watchdogs accept it, with the fields the watchdogs rely on held to what
+    EventBridge always sends.
 
     ``id`` must be a non-empty string. An event without one is rejected rather than given an id derived from its
     content: EventBridge stamps every delivery with an id, so an event without one was not delivered by
