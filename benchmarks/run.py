@@ -34,9 +34,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scenarios import ROWS, Bench, Row  # noqa: E402
+from scenarios import ROWS, Bench, Row
 
-from watchdogs_local.emulator import Emulator  # noqa: E402
+from watchdogs_local.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = Path(__file__).with_name("_child.py")
@@ -114,7 +114,7 @@ def render(results: list[Result], repeat: int) -> str:
         f" floor's in the same interleaved pair; median (min-max) of {repeat} pairs. Floor: `{FLOOR}`,"
         f" {floor_cpu * 1000:.0f} ms CPU, {floor_mb:.0f} MB.",
         "",
-        "| path | function | × floor (CPU) | min–max | × floor (wall) | peak MB | AWS calls | target |",
+        "| path | function | x floor (CPU) | min-max | x floor (wall) | peak MB | AWS calls | target |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
@@ -122,7 +122,7 @@ def render(results: list[Result], repeat: int) -> str:
         calls = statistics.median(len(r.info["calls"]) for r in res.runs)
         target = f"≤ {res.row.target:.1f}" + (" ✓" if ratio <= res.row.target else " ✗") if res.row.target else "-"
         lines.append(
-            f"| {res.row.title} | {res.row.function or '-'} | {ratio:.2f} | {min(res.ratios):.2f}–"
+            f"| {res.row.title} | {res.row.function or '-'} | {ratio:.2f} | {min(res.ratios):.2f}-"
             f"{max(res.ratios):.2f} | {statistics.median(res.wall_ratios):.2f} | "
             f"{max(r.info['peak_mb'] for r in res.runs):.0f} | {calls:.0f} | {target} |"
         )

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from watchdogs_local.emulator import Deployment, Emulator
 from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from watchdogs_local.emulator import Deployment, Emulator
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 NAMES = LakehouseNames(env="sandbox")
@@ -40,7 +43,7 @@ class Bench:
         provision_lakehouse(self.emulator.session(), NAMES)
 
     def clear_state(self) -> None:
-        """Empty the tables the functions write (incidents, and a de-duplication table if the template has one)."""
+        """Empty the tables the functions write (incidents; and main's de-duplication table, for a before/after)."""
         env = next(iter(self.deployment.functions.values())).environment
         dynamodb = self.client("dynamodb")
         for table in filter(None, (env.get("INCIDENT_TABLE"), env.get("IDEMPOTENCY_TABLE"))):

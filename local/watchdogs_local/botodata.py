@@ -9,10 +9,12 @@ rewrites the files; ``tests/unit/test_botodata.py`` fails when they differ from 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdogs.clients import BOTODATA, OPERATIONS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _reached(shapes: dict[str, Any], roots: list[str]) -> set[str]:

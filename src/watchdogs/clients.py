@@ -54,7 +54,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
 
 def with_trimmed_models(session: boto3.Session) -> boto3.Session:
     """Put :data:`BOTODATA` first on the session's model search path (idempotent)."""
-    loader = session._session.get_component("data_loader")  # noqa: SLF001 - boto3 exposes no public accessor
+    loader = session._session.get_component("data_loader")
     if str(BOTODATA) not in loader.search_paths:
         loader.search_paths.insert(0, str(BOTODATA))
     return session
