@@ -29,7 +29,7 @@ GUARDS = {"claim": "one-actor guard (conditional claim write)", "sent": "outbox 
 
 
 @dataclass(frozen=True)
-class Path_:
+class CallPath:
     key: str
     title: str
     calls: dict[str, int]
@@ -42,15 +42,15 @@ class Path_:
         return sum(self.calls.values())
 
 
-BUDGET: list[Path_] = [
-    Path_(
+BUDGET: list[CallPath] = [
+    CallPath(
         "glue-escalate",
         "Glue: crawler Failed (AccessDenied) → escalate",
         {"dynamodb.Query": 1, "glue.GetCrawler": 1, "dynamodb.PutItem": 2, "sns.Publish": 1},
         ("Query: the crawler's open incident and budget", "GetCrawler: the failure, role and targets", "Publish"),
         ("claim", "sent"),
     ),
-    Path_(
+    CallPath(
         "glue-restart",
         "Glue: crawler Failed (transient) → restart",
         {
@@ -72,17 +72,17 @@ BUDGET: list[Path_] = [
         ),
         ("claim", "sent"),
     ),
-    Path_("glue-duplicate", "Glue: the same delivery again", {"dynamodb.Query": 1}, ("Query: finds the key",)),
-    Path_("glue-echo", "Glue: Started echo of its own restart", {"dynamodb.Query": 1}, ("Query",)),
-    Path_(
+    CallPath("glue-duplicate", "Glue: the same delivery again", {"dynamodb.Query": 1}, ("Query: finds the key",)),
+    CallPath("glue-echo", "Glue: Started echo of its own restart", {"dynamodb.Query": 1}, ("Query",)),
+    CallPath(
         "athena-notify",
         "Athena: query FAILED (user SQL error) → notify",
         {"dynamodb.Query": 1, "athena.GetQueryExecution": 1, "dynamodb.PutItem": 2, "sns.Publish": 1},
         ("Query", "GetQueryExecution: the workgroup and error Athena reports", "Publish"),
         ("claim", "sent"),
     ),
-    Path_("athena-quiet", "Athena: query SUCCEEDED, nothing open", {"dynamodb.Query": 1}, ("Query",)),
-    Path_("states-quiet", "Step Functions: run SUCCEEDED, nothing open", {"dynamodb.Query": 1}, ("Query",)),
+    CallPath("athena-quiet", "Athena: query SUCCEEDED, nothing open", {"dynamodb.Query": 1}, ("Query",)),
+    CallPath("states-quiet", "Step Functions: run SUCCEEDED, nothing open", {"dynamodb.Query": 1}, ("Query",)),
 ]
 
 
@@ -93,7 +93,7 @@ def render() -> str:
     ]
     for path in BUDGET:
         calls = ", ".join(
-            f"{name.split('.', 1)[1]}×{n}" if n > 1 else name.split(".", 1)[1] for name, n in path.calls.items()
+            f"{name.split('.', 1)[1]} x{n}" if n > 1 else name.split(".", 1)[1] for name, n in path.calls.items()
         )
         guards = "; ".join(GUARDS[g] for g in path.guards) or "-"
         lines.append(f"| {path.title} | {path.total} | {len(path.minimum)} | {guards} | {calls} |")
@@ -196,7 +196,7 @@ class Ctx:
 @pytest.mark.integration
 @pytest.mark.parametrize("path", BUDGET, ids=lambda p: p.key)
 def test_each_path_makes_exactly_its_calls(
-    path: Path_, request: pytest.FixtureRequest, api_calls: ApiCalls, lambda_context: Any
+    path: CallPath, request: pytest.FixtureRequest, api_calls: ApiCalls, lambda_context: Any
 ) -> None:
     # Given the world the path starts from (its fixture), When the path runs
     fixture_name, run = RUNS[path.key]
