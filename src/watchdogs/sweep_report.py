@@ -55,6 +55,10 @@ class SweepReport(BaseModel):
     items: list[SweepItem] = Field(default_factory=list)
     errors: list[SweepError] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    #: runbooks whose discovery this sweep skipped or cut short at its deadline (their findings wait for the next)
+    skipped: list[str] = Field(default_factory=list)
+    #: the runbook the next sweep starts from (the persisted cursor); None = from the first
+    next_start: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The compact form logged on one line (items are summarised by their outcome counts)."""
@@ -69,6 +73,8 @@ class SweepReport(BaseModel):
             "errors": [e.model_dump() for e in self.errors[:20]],
             "error_count": len(self.errors),
             "warnings": self.warnings,
+            "skipped": self.skipped,
+            "next_start": self.next_start,
         }
 
 
