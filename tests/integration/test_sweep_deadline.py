@@ -20,9 +20,8 @@ from watchdogs.sweep import run_sweep_once
 pytestmark = pytest.mark.integration
 
 
-def test_a_sweep_cut_short_reports_what_it_skipped_and_the_next_continues_there(
-    lakehouse: dict[str, Any], api_calls: ApiCalls
-) -> None:
+@pytest.mark.usefixtures("lakehouse")
+def test_a_sweep_cut_short_reports_what_it_skipped_and_the_next_continues_there(api_calls: ApiCalls) -> None:
     # Given a stuck query (RUNNING 27 min, threshold 25)
     stuck = start_query(submitted_seconds_ago=1620)
     order: list[str] = []
