@@ -97,7 +97,8 @@ def seed() -> None:
                 region_name=REGION, account_id=ACCOUNT, execution_name=f"run-{m:02}-{e:03}", execution_input="{}"
             )
             stuck = m < STUCK_EXECUTIONS and e == 0
-            execution.start_date = now - timedelta(seconds=7320 if stuck else 1 + e)
+            young = 1 + e * min(1.0, 100 / (EXECUTIONS // MACHINES))  # under the tag floor at every scale
+            execution.start_date = now - timedelta(seconds=7320 if stuck else young)
 
     athena = athena_backends[ACCOUNT][REGION]
     start = time.time()
