@@ -324,7 +324,7 @@ def run_sweep_once(remaining_ms: Callable[[], int] | None = None) -> SweepReport
 
 def handle_scheduled_event(event: Any, remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
     """The sweep function's body: parse the schedule event at the edge (reject anything else), run one sweep."""
-    from watchdogs.models.events import ScheduledEvent  # noqa: PLC0415
+    from watchdogs.models.schedule_events import ScheduledEvent  # noqa: PLC0415
     from watchdogs.runtime import Rejection, parse_event  # noqa: PLC0415
 
     parsed = parse_event(event, ScheduledEvent)
