@@ -124,8 +124,13 @@ soak: venv ## long property-test run: thousands of random histories (PROPERTY_EX
 docs: venv ## regenerate docs/lifecycle.md from the runbooks' step tables
 	$(BIN)/python -m watchdogs_local.lifecycle_doc
 
-bench: venv ## benchmarks
+bench: venv ## cold start per function: interleaved pairs against the floor; rewrites the table in docs/performance.md
 	$(BIN)/python benchmarks/run.py
+
+.PHONY: bench-sweep
+bench-sweep: venv ## the sweep at 1x, 5x and 10x of 1,000 crawlers / 1,000 runs / 5,000 queries (docs/performance.md)
+	for scale in 1 5 10; do SWEEP_SCALE=$$scale $(BIN)/pytest -q -p no:cacheprovider -s --timeout 1800 tests/integration/test_sweep_scale.py \
+		| grep -E 'SWEEP-SCALE|passed|failed'; done
 
 build: $(SAM_STAMP) ## sam build (python3.13 from pyenv, else python3.13 on PATH); installs only the SAM CLI
 	@test -n "$(PY313_BIN)" || { echo "sam build needs python3.13 (pyenv install 3.13.0)" >&2; exit 1; }

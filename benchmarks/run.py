@@ -1,104 +1,165 @@
-"""`make bench`: cold start and peak memory of every function, beside the floor measured in the same run.
+"""`make bench`: cold start and peak memory of each function, as interleaved A/B pairs against the floor.
 
-For each function of template.yaml (as deployed into the embedded emulator), a fresh Python process imports the
-handler and handles one real-shaped sample event, its AWS calls answered by the emulator on loopback. The floor
-is a fresh process that imports boto3 and creates one client. Each is run REPEAT times; medians are printed.
-Cold start = wall time from process spawn to exit (interpreter start included on both sides).
+The floor is exactly ``python -c "import boto3; boto3.client('dynamodb').list_tables()"`` against the same
+embedded emulator: a fresh process that imports boto3, builds one client and makes one call. A function run is a
+fresh process that imports the deployed handler and handles one event (benchmarks/_child.py). Runs alternate
+(floor, function, function, floor, ...: ABBA, so a drift of the machine's load hits both sides alike) and every
+pair gives one ratio; a row reports the median ratio with its min-max. The ratio is of CPU time (user + system of
+the child process): on a shared machine it is far steadier than wall time, which is shown beside it. The emulator
+runs in this process, so its own work is never charged to either side.
+
+Each row measures the path it names: the incident table is emptied and a fresh event (new id, new query or run)
+is prepared before every function run, and the handler's outcome is checked against the row's expected outcome.
+
+    python benchmarks/run.py [--repeat N] [--rows glue,athena,...] [--code DIR] [--no-write]
+
+``--code DIR`` measures another checkout's src/ and template.yaml (e.g. ``--code /work/main`` for a before/after);
+the table in docs/performance.md is rewritten unless ``--no-write`` (or ``--code``) is given.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scenarios import ROWS, Bench, Row
 
 from watchdogs_local.emulator import Emulator
-from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = Path(__file__).with_name("_child.py")
-REPEAT = int(os.environ.get("BENCH_REPEAT", "7"))
-TARGET_RATIO = 1.3
-SAMPLES = {
-    "GlueCrawlerWatchdogFunction": "glue-crawler-failed-access-denied.json",
-    "AthenaQueryWatchdogFunction": "athena-query-failed-user-sql-error.json",
-    "StepFunctionsWatchdogFunction": "stepfunctions-execution-succeeded.json",
-    "SweepFunction": "sweep-scheduled.json",
-}
+DOC = ROOT / "docs" / "performance.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+FLOOR = "import boto3; boto3.client('dynamodb').list_tables()"
+REPORT = (
+    "; import json; print(json.dumps({'peak_mb': int(next(l for l in open('/proc/self/status') "
+    "if l.startswith('VmHWM:')).split()[1]) / 1024, 'calls': ['ListTables']}))"
+)
 
 
-def fresh_event(name: str, run: int) -> Path:
-    """The sample with a new event id (and Athena sequence number), so no run is a de-duplicated replay."""
-    event = json.loads((ROOT / "events" / name).read_text())
-    event["id"] = str(uuid.uuid4())
-    if event.get("source") == "aws.athena":
-        event["detail"]["sequenceNumber"] = str(1000 + run)
-    handle = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
-    json.dump(event, handle)
-    handle.close()
-    return Path(handle.name)
+@dataclass
+class Run:
+    cpu: float
+    wall: float
+    info: dict[str, Any]
 
 
-def run_child(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
+@dataclass
+class Result:
+    row: Row
+    ratios: list[float] = field(default_factory=list)
+    wall_ratios: list[float] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    floors: list[Run] = field(default_factory=list)
+
+
+def spawn(args: list[str], env: dict[str, str]) -> Run:
+    """One fresh process; its CPU time from this process's children rusage (one child at a time)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, str(CHILD), *args], env=env, capture_output=True, text=True, check=False, timeout=120
-    )
+    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, check=False, timeout=300)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(f"benchmark child failed ({args}):\n{proc.stderr[-3000:]}")
-    return wall, json.loads(proc.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"benchmark child failed ({args[:2]}):\n{proc.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(cpu=cpu, wall=wall, info=json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def measure(bench: Bench, row: Row, repeat: int, floor_code: str = FLOOR) -> Result:
+    result = Result(row=row)
+    function = bench.deployment.functions[row.function] if row.function else None
+    env = {**bench.env, **(function.environment if function else {}), **bench.emulator.environment()}
+    for i in range(repeat):
+        if function is not None:
+            event = row.prepare(bench, i)
+            path = Path(tempfile.mkstemp(suffix=".json")[1])
+            path.write_text(json.dumps(event))
+            subject = [str(CHILD), function.handler, str(path)]
+        else:
+            subject = ["-c", row.code + REPORT]
+        order = ("floor", "subject") if i % 2 == 0 else ("subject", "floor")
+        got: dict[str, Run] = {}
+        for side in order:
+            got[side] = spawn(["-c", floor_code + REPORT], bench.env) if side == "floor" else spawn(subject, env)
+        if function is not None:
+            path.unlink()
+            outcome = got["subject"].info["outcome"]
+            if outcome != row.expect:
+                raise SystemExit(f"{row.key}: run {i} ended {outcome!r}, not {row.expect!r}: not the path it names")
+        result.runs.append(got["subject"])
+        result.floors.append(got["floor"])
+        result.ratios.append(got["subject"].cpu / got["floor"].cpu)
+        result.wall_ratios.append(got["subject"].wall / got["floor"].wall)
+    return result
+
+
+def render(results: list[Result], repeat: int) -> str:
+    floor_cpu = statistics.median(r.cpu for res in results for r in res.floors)
+    floor_mb = max(r.info["peak_mb"] for res in results for r in res.floors)
+    lines = [
+        f"Cold start = a fresh process importing the handler and handling one event; ratio = its CPU time over the"
+        f" floor's in the same interleaved pair; median (min-max) of {repeat} pairs. Floor: `{FLOOR}`,"
+        f" {floor_cpu * 1000:.0f} ms CPU, {floor_mb:.0f} MB.",
+        "",
+        "| path | function | x floor (CPU) | min-max | x floor (wall) | peak MB | AWS calls | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        ratio = statistics.median(res.ratios)
+        calls = statistics.median(len(r.info["calls"]) for r in res.runs)
+        target = f"≤ {res.row.target:.1f}" + (" ✓" if ratio <= res.row.target else " ✗") if res.row.target else "-"
+        lines.append(
+            f"| {res.row.title} | {res.row.function or '-'} | {ratio:.2f} | {min(res.ratios):.2f}-"
+            f"{max(res.ratios):.2f} | {statistics.median(res.wall_ratios):.2f} | "
+            f"{max(r.info['peak_mb'] for r in res.runs):.0f} | {calls:.0f} | {target} |"
+        )
+    return "\n".join(lines)
+
+
+def rewrite_doc(table: str) -> None:
+    text = DOC.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{START}\n{table}\n{END}{tail}")
 
 
 def main() -> int:
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "11")))
+    parser.add_argument("--rows", default=",".join(r.key for r in ROWS))
+    parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose src/ and template.yaml to measure")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
+    args = parser.parse_args()
+    rows = [r for r in ROWS if r.key in args.rows.split(",")]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    base["PYTHONPATH"] = os.pathsep.join([str(args.code.resolve() / "src"), base.get("PYTHONPATH", "")])
     with Emulator() as emulator:
         os.environ.update(emulator.environment())
-        deployment = emulator.deploy(parameters={"WatchdogMode": "remediate"})
-        provision_lakehouse(emulator.session(), LakehouseNames(env="sandbox"))
-        floor_env = {**base_env, **emulator.environment()}
-        floors = [run_child(["floor"], floor_env) for _ in range(REPEAT)]
-        floor_wall = statistics.median(w for w, _ in floors)
-        floor_mem = statistics.median(r["peak_mb"] for _, r in floors)
-        rows = []
-        variants = [(logical_id, sample, {}) for logical_id, sample in SAMPLES.items()]
-        # what TraceAwsCalls=true costs: Powertools Tracer with the X-Ray SDK, as inside Lambda
-        traced = {"POWERTOOLS_TRACE_DISABLED": "false", "LAMBDA_TASK_ROOT": str(ROOT / "src")}
-        variants.append(("GlueCrawlerWatchdogFunction", SAMPLES["GlueCrawlerWatchdogFunction"], traced))
-        for logical_id, sample, extra in variants:
-            function = deployment.functions[logical_id]
-            env = {**base_env, **function.environment, **emulator.environment(), **extra}
-            runs = [run_child(["handler", function.handler, str(fresh_event(sample, i))], env) for i in range(REPEAT)]
-            wall = statistics.median(w for w, _ in runs)
-            mem = max(r["peak_mb"] for _, r in runs)
-            phases = (
-                statistics.median(r["import_s"] for _, r in runs),
-                statistics.median(r["handle_s"] for _, r in runs),
-                max(r["calls"] for _, r in runs),
-            )
-            label = f"{logical_id} +TraceAwsCalls" if extra else logical_id
-            rows.append((label, wall, wall / floor_wall, mem, phases))
-
-    print(f"cold start: fresh process -> first event handled (median of {REPEAT}; AWS answered by the local emulator)")
-    print(
-        f"{'function':44} {'cold start':>11} {'x floor':>8} {'peak MB':>8} {'import':>8} {'handle':>8} {'AWS calls':>9}"
-    )
-    print(f"{'floor: import boto3 + 1 client':44} {floor_wall * 1000:9.0f}ms {1.0:8.2f} {floor_mem:8.1f}")
-    worst = 0.0
-    for logical_id, wall, ratio, mem, (imp, handle, calls) in rows:
-        worst = max(worst, ratio)
-        flag = "" if ratio <= TARGET_RATIO else "  <-- over target"
-        print(
-            f"{logical_id:44} {wall * 1000:9.0f}ms {ratio:8.2f} {mem:8.1f} {imp * 1000:6.0f}ms {handle * 1000:6.0f}ms"
-            f" {calls:9d}{flag}"
-        )
-    print(f"target: every function within {TARGET_RATIO}x the floor; worst {worst:.2f}x")
+        deployment = emulator.deploy(args.code.resolve() / "template.yaml", parameters={"WatchdogMode": "remediate"})
+        bench = Bench(emulator=emulator, deployment=deployment, env={**base, **emulator.environment()})
+        bench.provision()
+        results = [measure(bench, row, args.repeat) for row in rows]
+    table = render(results, args.repeat)
+    print(table)
+    for res in results:
+        calls = sorted({",".join(r.info["calls"]) for r in res.runs})
+        print(f"  {res.row.key}: calls {calls}")
+    if not args.no_write and args.code.resolve() == ROOT:
+        rewrite_doc(table)
+        print(f"rewrote the table in {DOC.relative_to(ROOT)}")
     return 0
 
 

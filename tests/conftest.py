@@ -16,7 +16,6 @@ import requests
 from tests.support.aws import ACCOUNT, REGION, ApiCalls, Subscriber, create_tables_from_template
 
 INCIDENT_TABLE = "watchdogs-test-incidents"
-IDEMPOTENCY_TABLE = "watchdogs-test-idempotency"
 TOPIC_NAME = "watchdogs-test-alerts"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
 
@@ -56,7 +55,6 @@ def base_environment(endpoint: str, **overrides: str) -> dict[str, str]:
         "ENVIRONMENT": "test",
         "WATCHDOG_MODE": "remediate",
         "INCIDENT_TABLE": INCIDENT_TABLE,
-        "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
         "ALERT_TOPIC_ARN": TOPIC_ARN,
         "SCOPE_CRAWLER_PREFIXES": "lakehouse-sandbox-",
         "SCOPE_STATE_MACHINE_ARN_PREFIXES": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:lakehouse-mvp-sandbox-",
@@ -83,7 +81,7 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
 
     reset_runtime()
     ddb = boto3.client("dynamodb")
-    create_tables_from_template(ddb, {"IncidentTable": INCIDENT_TABLE, "IdempotencyTable": IDEMPOTENCY_TABLE})
+    create_tables_from_template(ddb, {"IncidentTable": INCIDENT_TABLE})
     sns = boto3.client("sns")
     sqs = boto3.client("sqs")
     sns.create_topic(Name=TOPIC_NAME)

@@ -43,8 +43,7 @@ def _settings_variables() -> set[str]:
     """Every variable the watchdogs read: any the function does not declare must not leak in from this shell."""
     from watchdogs.settings import Settings  # noqa: PLC0415
 
-    names = {f.alias for f in Settings.model_fields.values() if f.alias}
-    return names | {"IDEMPOTENCY_TABLE"}
+    return {f.alias for f in Settings.model_fields.values() if f.alias}
 
 
 class LocalContext:

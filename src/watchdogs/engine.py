@@ -44,7 +44,7 @@ from watchdogs.outbox import flush
 from watchdogs.settings import Mode, Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from datetime import datetime
 
     from watchdogs.clients import AwsClients
@@ -63,7 +63,7 @@ class Engine(Acting):
         self,
         settings: Settings,
         clients: AwsClients,
-        remediators: dict[ResourceType, Remediator],
+        remediators: Mapping[ResourceType, Remediator],
         *,
         store: IncidentStoreProtocol | None = None,
         notifier: Notifier | None = None,
@@ -125,6 +125,8 @@ class Engine(Acting):
             result.outcome = "out-of-scope"
             return result
         state = self.store.load(finding.resource_type, finding.resource_id)
+        if self._duplicate(finding, state, result):
+            return result
         waiting = self._settle(state, result)
         if waiting is not None:
             result.outcome, result.detail = waiting
@@ -166,6 +168,21 @@ class Engine(Acting):
         if depth < MAX_DELEGATION_DEPTH and result.outcome not in {"busy", "lost-race"}:
             self._delegate(finding, decision, state, now, depth, result)
         return result
+
+    def _duplicate(self, finding: Finding, state: ResourceState, result: HandleResult) -> bool:
+        """A delivery whose key an active incident already records was handled (its claim wrote the key): nothing
+        more to do, for the cost of the one Query that loaded the state. ``duplicate-in-progress`` while the first
+        delivery still holds the incident's lease (acting right now); a metric either way, never an error."""
+        key = finding.event_key
+        owner = next((i for i in state.incidents.values() if key and key in i.event_keys), None)
+        if owner is None:
+            return False
+        busy = bool(owner.intents)
+        result.outcome = "duplicate-in-progress" if busy else "duplicate"
+        result.incident_id, result.status = owner.incident_id, owner.status.value
+        logger.info("duplicate event: already handled", key=key, in_progress=busy, resource=finding.resource_key)
+        count("DuplicateInProgress" if busy else "DuplicateEvent")
+        return True
 
     def _checked(self, remediator: Remediator, decision: Decision, incident: Incident | None) -> Decision:
         """Refuse what a runbook may not do: undeclared actions, step transitions its table does not allow."""
@@ -269,6 +286,10 @@ class Engine(Acting):
                 budget=(state.budget, transition.budget) if transition.budget is not None else None,
             )
         except ConcurrentUpdate:
+            if finding.event_key and self._duplicate(
+                finding, self.store.load(finding.resource_type, finding.resource_id), result
+            ):
+                return  # the same delivery, handled concurrently by another invocation that claimed first
             logger.info("lost the race: another invocation owns this incident", resource=finding.resource_key)
             count("LostRace", resource_type=finding.resource_type.value)
             result.outcome = "lost-race"
@@ -354,7 +375,7 @@ class Engine(Acting):
             expected = 0
         else:
             draft, expected = incident.model_copy(update=fields), incident.version
-        draft = draft.append(*entries)
+        draft = draft.append(*entries).with_event_key(finding.event_key)
         if transition.notify and not intents:
             draft = draft.enqueue(transition.notify, iso(now))
         return draft, expected

@@ -1,24 +1,56 @@
-"""Registry of the remediators, one per resource type (crawler, query, execution)."""
+"""Registry of the remediators, one per resource type (crawler, query, execution), each built on first use.
+
+A runbook package is imported only when its resource type is first asked for: the Glue handler loads the crawler
+runbook and nothing else (cold start), a delegated finding loads its own runbook when the heal reaches it, and the
+sweep, which walks every runbook, loads all three. ``tests/unit/test_package_boundary.py`` keeps it so.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from watchdogs.models.domain import ResourceType
 
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients
-    from watchdogs.engine import Remediator
+    from watchdogs.contracts import Remediator
     from watchdogs.settings import Settings
 
+#: resource type -> (runbook module, remediator class): the runbooks in the order the sweep walks them
+RUNBOOKS: dict[ResourceType, tuple[str, str]] = {
+    ResourceType.CRAWLER: ("watchdogs.runbooks.crawler", "CrawlerRemediator"),
+    ResourceType.QUERY: ("watchdogs.runbooks.query", "QueryRemediator"),
+    ResourceType.EXECUTION: ("watchdogs.runbooks.execution", "ExecutionRemediator"),
+}
 
-def build_remediators(settings: Settings, clients: AwsClients) -> dict[ResourceType, Remediator]:
-    from watchdogs.runbooks.crawler import CrawlerRemediator  # noqa: PLC0415
-    from watchdogs.runbooks.execution import ExecutionRemediator  # noqa: PLC0415
-    from watchdogs.runbooks.query import QueryRemediator  # noqa: PLC0415
 
-    return {
-        ResourceType.CRAWLER: CrawlerRemediator(settings, clients),
-        ResourceType.QUERY: QueryRemediator(settings, clients),
-        ResourceType.EXECUTION: ExecutionRemediator(settings, clients),
-    }
+class Remediators(Mapping[ResourceType, "Remediator"]):
+    """The remediators by resource type, each imported and built the first time it is looked up."""
+
+    def __init__(self, settings: Settings, clients: AwsClients) -> None:
+        self._settings = settings
+        self._clients = clients
+        self._built: dict[ResourceType, Remediator] = {}
+
+    def __getitem__(self, resource_type: ResourceType) -> Remediator:
+        if resource_type not in self._built:
+            module, name = RUNBOOKS[resource_type]
+            self._built[resource_type] = getattr(import_module(module), name)(self._settings, self._clients)
+        return self._built[resource_type]
+
+    def __iter__(self) -> Iterator[ResourceType]:
+        return iter(RUNBOOKS)
+
+    def __len__(self) -> int:
+        return len(RUNBOOKS)
+
+    @property
+    def loaded(self) -> frozenset[ResourceType]:
+        """The resource types whose runbook this process has built so far."""
+        return frozenset(self._built)
+
+
+def build_remediators(settings: Settings, clients: AwsClients) -> Remediators:
+    return Remediators(settings, clients)

@@ -1,4 +1,4 @@
-"""Per-process wiring shared by the handlers: settings, clients, engine, idempotency, edge parsing.
+"""Per-process wiring shared by the handlers: settings, clients, engine, edge parsing, de-duplication.
 
 Everything here is built on the first invocation (not at import time) and cached for the life of the
 container. Handlers stay thin: decorators, ``handle_event(...)``, return its summary.
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from watchdogs.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
+#: what the engine answers for a delivery already handled (see :func:`handle_event`)
+DUPLICATES = frozenset({"duplicate", "duplicate-in-progress"})
 
 
 @dataclass
@@ -52,26 +54,6 @@ def reset_runtime() -> None:
     """Forget cached settings and clients (tests, the local invoker switching environments)."""
     runtime.cache_clear()
     get_settings.cache_clear()
-    _idempotency.cache_clear()
-
-
-@lru_cache(maxsize=1)
-def _idempotency() -> tuple[Any, Any] | None:
-    import os  # noqa: PLC0415
-
-    table = os.environ.get("IDEMPOTENCY_TABLE", "")
-    if not table:
-        return None
-    from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-    )
-
-    persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=runtime().clients.dynamodb)
-    config = IdempotencyConfig(
-        event_key_jmespath="key", expires_after_seconds=6 * 3600, raise_on_no_idempotency_key=True
-    )
-    return persistence, config
 
 
 @dataclass(frozen=True)
@@ -118,13 +100,18 @@ def handle_event(
     to_findings: Callable[[M], list[Finding]],
     dedup_key: Callable[[M], str] | None = None,
 ) -> dict[str, Any]:
-    """Parse, de-duplicate on the event (Powertools Idempotency), turn into findings, hand each to the engine.
+    """Parse, turn into findings carrying the delivery's de-duplication key, hand each to the engine.
 
-    Outcomes: ``rejected`` (invalid event, nothing done), ``handled`` (with ``duplicate: True`` when Powertools
-    returned the stored result of an earlier delivery) and ``duplicate-in-progress``: another invocation is
-    handling the same delivery right now. That one is a normal consequence of at-least-once delivery, not an
-    error: it is logged and counted (``DuplicateInProgress``) and returns without acting, where raising would count
-    as a Lambda error, trip the function's error alarm and retry a delivery that is being handled.
+    De-duplication is the incident store's own: the claim that changes an incident records the key on it (the same
+    conditional write that makes one invocation the incident's only actor), and a delivery whose key an active
+    incident records stops after the one Query that loads the resource (``duplicate``). A copy delivered while the
+    first is still acting finds the key with the first's intents (``duplicate-in-progress``), or loses the claim
+    to it and finds the key on re-reading. Neither is an error: logged and counted (``DuplicateEvent``,
+    ``DuplicateInProgress``), never raised, so no error alarm trips and Lambda retries nothing. A delivery that
+    changed no incident (nothing open, unchanged) has nothing to protect: a copy takes the same read-only path.
+
+    Outcomes: ``rejected`` (invalid event, nothing done), ``handled`` (with ``duplicate: True`` when every finding
+    was a duplicate) and ``duplicate-in-progress``.
     """
     parsed = parse_event(event, model)
     if isinstance(parsed, Rejection):
@@ -132,39 +119,13 @@ def handle_event(
     key = dedup_key(parsed) if dedup_key else str(getattr(parsed, "id", ""))
     if not key:
         return reject(event, model, "no de-duplication key").as_dict()
-
-    ran: list[bool] = []
-
-    def process() -> dict[str, Any]:
-        ran.append(True)
-        results: list[HandleResult] = [runtime().engine.handle(finding) for finding in to_findings(parsed)]
-        return {"outcome": "handled", "key": key, "results": [r.as_dict() for r in results]}
-
-    idem = _idempotency()
-    if idem is None:
-        return process()
-    persistence, config = idem
-    from aws_lambda_powertools.utilities.idempotency import idempotent_function  # noqa: PLC0415
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
-        IdempotencyAlreadyInProgressError,
-    )
-
-    config.register_lambda_context(context)
-
-    @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="request", persistence_store=persistence, config=config
-    )
-    def once(request: dict[str, str]) -> dict[str, Any]:
-        return process()
-
-    try:
-        response: dict[str, Any] = once(request={"key": key})
-    except IdempotencyAlreadyInProgressError:
-        logger.info("duplicate event: the same delivery is being handled by another invocation", key=key)
-        count("DuplicateInProgress")
+    engine = runtime().engine
+    findings = [finding.model_copy(update={"event_key": key}) for finding in to_findings(parsed)]
+    results: list[HandleResult] = [engine.handle(finding) for finding in findings]
+    outcomes = {r.outcome for r in results}
+    if results and outcomes <= DUPLICATES and "duplicate-in-progress" in outcomes:
         return {"outcome": "duplicate-in-progress", "key": key}
-    if not ran:  # Powertools returned the stored response: a duplicate delivery, no action taken
-        logger.info("duplicate event: already handled", key=key)
-        count("DuplicateEvent")
-        return {**response, "duplicate": True}
+    response: dict[str, Any] = {"outcome": "handled", "key": key, "results": [r.as_dict() for r in results]}
+    if results and outcomes <= DUPLICATES:
+        response["duplicate"] = True
     return response

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,12 +33,13 @@ from watchdogs.observability import logger
 from watchdogs.runbooks.discovery import STORE_ERRORS, Discovers, DiscoveryContext, Found, record_failure
 from watchdogs.runbooks.query.discover import check_thresholds
 from watchdogs.shared import state_machine_of
+from watchdogs.sweep_cursor import SweepCursor, rotated
 from watchdogs.sweep_report import SweepError, SweepItem, SweepReport, call_bounds, publish
 
 __all__ = ["SweepError", "SweepItem", "SweepReport", "call_bounds", "run_sweep_once"]
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from watchdogs.clients import AwsClients
     from watchdogs.engine import HandleResult
@@ -105,6 +107,8 @@ class Sweep:
         )
         self.remediators = remediators if remediators is not None else _registry(engine, settings, clients)
         self.clock = clock
+        table, client = getattr(self.store, "table_name", None), getattr(self.store, "client", None)
+        self.cursor = SweepCursor(table, lambda: self.store.client) if table and client is not None else None
         self._report = SweepReport(started_at="")
         self._now = clock()
 
@@ -121,26 +125,40 @@ class Sweep:
         self._report = report = SweepReport(started_at=iso(self._now), mode=self.settings.modes())
         report.warnings.extend(check_thresholds(self.settings))
         open_incidents = self._load_open()
-        found = self._discover(open_incidents, remaining_ms)
+        order = rotated(self._runbook_order(), self.cursor.load() if self.cursor else None)
+        found = self._discover(open_incidents, remaining_ms, order)
         found += self._resume(open_incidents, found)
         found.sort(key=lambda pair: _TYPE_ORDER[pair[1].resource_type])
 
         report.found = dict(Counter(kind for kind, _ in found))
+        unfinished = set(report.skipped)
         for kind, finding in found:
             item = SweepItem(resource=finding.resource_key, condition=finding.condition.value, kind=kind)
             if remaining_ms is not None and remaining_ms() < DEADLINE_MARGIN_MS:
                 item.outcome, item.detail = "deferred", "invocation about to time out: left for the next sweep"
+                unfinished.add(finding.resource_type.value)
             else:
                 self._handle(finding, item)
             report.items.append(item)
         report.outcomes = dict(Counter(item.outcome for item in report.items))
+        report.next_start = next((name for name in order if name in unfinished), None)
+        if self.cursor is not None:
+            self.cursor.save(report.next_start)
         self._flush_outbox()
         report.duration_ms = round((time.monotonic() - started) * 1000)
         publish(report)
         return report
 
-    def _discover(self, open_incidents: list[Incident], remaining_ms: Callable[[], int] | None) -> list[Found]:
-        """Each runbook of the registry finds its own (causes first, as the registry orders them)."""
+    def _runbook_order(self) -> list[str]:
+        types = (_type_of(r) for r in sorted(self.remediators.values(), key=_order))
+        return [t.value for t in types if t is not None]
+
+    def _discover(
+        self, open_incidents: list[Incident], remaining_ms: Callable[[], int] | None, order: list[str]
+    ) -> list[Found]:
+        """Each runbook of the registry finds its own, in ``order`` (causes first, from where the cursor says).
+        A runbook reached with no time left is skipped, one whose discovery ran out of time is cut short: both are
+        reported in :attr:`SweepReport.skipped`, and the cursor starts the next sweep at the first of them."""
         by_key: dict[str, list[Incident]] = {}
         for incident in open_incidents:
             by_key.setdefault(incident.resource_key, []).append(incident)
@@ -156,9 +174,18 @@ class Sweep:
             remaining_ms=remaining_ms,
         )
         found: list[Found] = []
-        for remediator in sorted(self.remediators.values(), key=_order):
-            if isinstance(remediator, Discovers):
-                found += remediator.discover(ctx)
+        by_name = {t.value: r for r in self.remediators.values() if (t := _type_of(r)) is not None}
+        for name in order:
+            remediator = by_name[name]
+            if not isinstance(remediator, Discovers):
+                continue
+            if ctx.out_of_time(f"the {name} runbook"):
+                self._report.skipped.append(name)
+                continue
+            ctx.cut_short = False
+            found += remediator.discover(ctx)
+            if ctx.cut_short:
+                self._report.skipped.append(name)
         return found
 
     def _handle(self, finding: Finding, item: SweepItem) -> None:
@@ -269,11 +296,16 @@ class Sweep:
 
 def _registry(engine: FindingHandler, settings: Settings, clients: AwsClients) -> Mapping[ResourceType, object]:
     registry = getattr(engine, "remediators", None)
-    if isinstance(registry, dict):
+    if isinstance(registry, Mapping):
         return registry
     from watchdogs.remediators import build_remediators  # noqa: PLC0415 - the runbooks load on first use
 
     return build_remediators(settings, clients)
+
+
+def _type_of(remediator: object) -> ResourceType | None:
+    resource_type: ResourceType | None = getattr(remediator, "resource_type", None)
+    return resource_type
 
 
 def _order(remediator: object) -> int:
@@ -292,7 +324,7 @@ def run_sweep_once(remaining_ms: Callable[[], int] | None = None) -> SweepReport
 
 def handle_scheduled_event(event: Any, remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
     """The sweep function's body: parse the schedule event at the edge (reject anything else), run one sweep."""
-    from watchdogs.models.events import ScheduledEvent  # noqa: PLC0415
+    from watchdogs.models.schedule_events import ScheduledEvent  # noqa: PLC0415
     from watchdogs.runtime import Rejection, parse_event  # noqa: PLC0415
 
     parsed = parse_event(event, ScheduledEvent)

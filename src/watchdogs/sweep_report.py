@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from watchdogs.observability import count, logger, metrics
 from watchdogs.runbooks.crawler.discover import GLUE_PAGE_SIZE
@@ -18,6 +18,8 @@ from watchdogs.runbooks.query.discover import ATHENA_BATCH_SIZE, ATHENA_LIST_PAG
 class SweepError(BaseModel):
     """One API call that failed; the sweep recorded it and went on."""
 
+    model_config = ConfigDict(defer_build=True)
+
     resource_type: str  # crawler | query | execution | incident
     operation: str  # e.g. glue.GetTags, athena.BatchGetQueryExecution, engine.handle
     resource: str = ""
@@ -27,6 +29,8 @@ class SweepError(BaseModel):
 
 class SweepItem(BaseModel):
     """A finding the sweep made and what the engine did with it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     resource: str
     condition: str
@@ -40,6 +44,8 @@ class SweepItem(BaseModel):
 class SweepReport(BaseModel):
     """What one sweep checked, found and did (also the handler's return value and its one log line)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     started_at: str
     duration_ms: int = 0
     mode: str = ""
@@ -49,6 +55,10 @@ class SweepReport(BaseModel):
     items: list[SweepItem] = Field(default_factory=list)
     errors: list[SweepError] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    #: runbooks whose discovery this sweep skipped or cut short at its deadline (their findings wait for the next)
+    skipped: list[str] = Field(default_factory=list)
+    #: the runbook the next sweep starts from (the persisted cursor); None = from the first
+    next_start: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The compact form logged on one line (items are summarised by their outcome counts)."""
@@ -63,6 +73,8 @@ class SweepReport(BaseModel):
             "errors": [e.model_dump() for e in self.errors[:20]],
             "error_count": len(self.errors),
             "warnings": self.warnings,
+            "skipped": self.skipped,
+            "next_start": self.next_start,
         }
 
 

@@ -45,7 +45,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import IDEMPOTENCY_TABLE, INCIDENT_TABLE, FakeContext
+from tests.conftest import INCIDENT_TABLE, FakeContext
 from tests.support.aws import ACCOUNT, EVENTS, REGION, ApiCalls, load_event
 
 pytestmark = pytest.mark.fuzz
@@ -74,9 +74,9 @@ FORBIDDEN = frozenset(
 )
 #: the watchdogs' own bookkeeping: the only writes allowed (so never an UpdateItem on the pipeline-metadata table)
 ALLOWED_WRITES = {
-    "dynamodb.PutItem": {INCIDENT_TABLE, IDEMPOTENCY_TABLE},
-    "dynamodb.UpdateItem": {INCIDENT_TABLE, IDEMPOTENCY_TABLE},
-    "dynamodb.DeleteItem": {INCIDENT_TABLE, IDEMPOTENCY_TABLE},
+    "dynamodb.PutItem": {INCIDENT_TABLE},
+    "dynamodb.UpdateItem": {INCIDENT_TABLE},
+    "dynamodb.DeleteItem": {INCIDENT_TABLE},
     "dynamodb.TransactWriteItems": {INCIDENT_TABLE},
     "sns.Publish": {None},
 }

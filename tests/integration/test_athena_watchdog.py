@@ -227,11 +227,9 @@ def test_stuck_query_is_cancelled_once_and_the_cancel_echo_resolves_it(
     assert history.status is IncidentStatus.RESOLVED
     assert history.time_to_recover_seconds is not None
     assert "confirmed" in history.timeline[-1].detail
-    # (the idempotency record costs a PutItem and an UpdateItem; closing the incident one transaction; marking its
-    # outbox entry sent one PutItem on the closed record)
+    # (closing the incident costs one transaction; marking its outbox entry sent one PutItem on the closed record)
     assert dict(api_calls.calls) == {
-        "dynamodb.PutItem": 2,  # + outbox mark-sent
-        "dynamodb.UpdateItem": 1,
+        "dynamodb.PutItem": 1,  # outbox mark-sent
         "dynamodb.Query": 1,
         "dynamodb.TransactWriteItems": 1,
         "sns.Publish": 1,
@@ -428,14 +426,13 @@ def test_failed_queries_are_classified_and_notified_per_category(
     assert incident.facts["statement_type"] == "DML"
     assert query_state(query_id) == "FAILED"
     # And the reads are GetQueryExecution (plus GetWorkGroup for a timeout), and no mutation of Athena:
-    # idempotency record (PutItem + UpdateItem), incident load (Query) and creation (PutItem), one Publish,
-    # and the outbox mark-sent (PutItem); a query of the pipeline workgroup: is it a run's step? (no run here)
+    # incident load (Query) and creation (PutItem, with the event key), one Publish, the outbox mark-sent (PutItem);
+    # a query of the pipeline workgroup: is it a run's step? (ListStateMachines; no run here)
     reads = {"athena.GetQueryExecution": 1} | ({"athena.GetWorkGroup": 1} if athena_calls == 2 else {})
     reads["stepfunctions.ListStateMachines"] = 1
     assert dict(api_calls.calls) == {
         **reads,
-        "dynamodb.PutItem": 3,  # + outbox mark-sent
-        "dynamodb.UpdateItem": 1,
+        "dynamodb.PutItem": 2,  # + outbox mark-sent
         "dynamodb.Query": 1,
         "sns.Publish": 1,
     }
@@ -465,9 +462,9 @@ def test_duplicates_and_requeues_collapse_to_one_incident_and_success_resolves_i
     api_calls.reset()
     duplicate = {**first, "id": "5d0c7f8e-duplicate-delivery"}
     response = invoke(duplicate)
-    # Then it is recognised by its key: one DynamoDB call, no Athena call, no message
+    # Then it is recognised by its key on the incident: one DynamoDB call, no Athena call, no message
     assert response.get("duplicate") is True
-    assert dict(api_calls.calls) == {"dynamodb.PutItem": 1}
+    assert dict(api_calls.calls) == {"dynamodb.Query": 1}
     assert subscriber.messages() == []
 
     # When Athena re-queues the query (FAILED -> QUEUED) and it fails again (new sequenceNumber)
@@ -477,7 +474,7 @@ def test_duplicates_and_requeues_collapse_to_one_incident_and_success_resolves_i
     response = invoke(event("athena-query-failed-after-requeue", query_id))
     # Then it lands on the same incident, unchanged: no Athena call, no incident write, no message
     assert response["results"][0]["outcome"] == "unchanged"
-    assert dict(api_calls.calls) == {"dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1, "dynamodb.Query": 1}
+    assert dict(api_calls.calls) == {"dynamodb.Query": 1}
     assert active(query_id)[Condition.FAILED].version == incident.version
     assert subscriber.messages() == []
 
@@ -497,9 +494,9 @@ def test_success_with_nothing_open_writes_nothing(athena: Any, api_calls: ApiCal
     set_query_execution(query_id, state="SUCCEEDED")
     # When its SUCCEEDED event arrives
     response = invoke(event("athena-query-succeeded", query_id))
-    # Then one incident-table Query, no Athena call, no incident, no message (plus the idempotency record)
+    # Then one incident-table Query, no Athena call, no incident, no message
     assert response["results"][0]["outcome"] == "ignored"
-    assert dict(api_calls.calls) == {"dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1, "dynamodb.Query": 1}
+    assert dict(api_calls.calls) == {"dynamodb.Query": 1}
     assert active(query_id) == {}
     assert closed(query_id) == []
     assert subscriber.messages() == []
@@ -546,7 +543,7 @@ def test_out_of_scope_workgroups_are_untouched(athena: Any, api_calls: ApiCalls,
     assert result.outcome == "out-of-scope"
     assert response["results"][0]["outcome"] == "out-of-scope"
     assert query_state(stuck) == "RUNNING"
-    assert dict(api_calls.calls) == {"dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1}  # the idempotency record only
+    assert dict(api_calls.calls) == {}  # judged on the event's workgroup: not even the incident table
     assert active(stuck) == {}
     assert active(failed) == {}
     assert subscriber.messages() == []
@@ -623,7 +620,7 @@ def test_event_naming_another_workgroup_than_athena_is_ignored(
     assert f"GetQueryExecution says {OTHER_WG}" in response["results"][0]["detail"]
     assert active(query_id) == {}
     assert subscriber.messages() == []
-    assert api_calls.mutating() == {"dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1}  # the idempotency record
+    assert api_calls.mutating() == {}
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert any("ScopeMismatch" in blob for blob in emf)
 

@@ -115,7 +115,6 @@ def test_a_concurrent_duplicate_delivery_returns_without_acting_or_raising(
     import boto3
 
     from tests.support.aws import ACCOUNT
-    from watchdogs.runtime import runtime
     from watchdogs_local.moto_ext.glue import set_crawl
 
     # Given a crawler that failed transiently (its Failed event restarts it)
@@ -129,25 +128,24 @@ def test_a_concurrent_duplicate_delivery_returns_without_acting_or_raising(
         Targets={"S3Targets": [{"Path": "s3://lake/raw/"}]},
     )
     set_crawl(crawler, "FAILED", error_message=body["detail"]["errorMessage"])
-    # And the same delivery arriving again while the first invocation is still handling it
-    engine = runtime().engine
-    handle = engine.handle
+    # And the same delivery arriving again while the first invocation is acting on it (its claim is written,
+    # StartCrawler is about to be called)
     redelivered: list[dict[str, Any]] = []
     redelivery_calls: dict[str, int] = {}
 
-    def handle_while_redelivered(finding: Any, **kwargs: Any) -> Any:
+    def redeliver(**_: Any) -> None:
         if not redelivered:
+            redelivered.append({})
             before = dict(api_calls.calls)
-            redelivered.append(_handler("glue")(json.loads(json.dumps(body)), lambda_context))
+            redelivered[0] = _handler("glue")(json.loads(json.dumps(body)), lambda_context)
             redelivery_calls.update({k: v - before.get(k, 0) for k, v in api_calls.calls.items() if v != before.get(k)})
-        return handle(finding, **kwargs)
 
-    engine.handle = handle_while_redelivered  # type: ignore[method-assign]
+    api_calls.session.events.register("before-call.glue.StartCrawler", redeliver)
     # When the first delivery is handled
     first = _handler("glue")(body, lambda_context)
     # Then the concurrent one returned a small summary, acted on nothing and raised nothing
     assert redelivered == [{"outcome": "duplicate-in-progress", "key": body["id"]}]
-    assert redelivery_calls == {"dynamodb.PutItem": 1}  # the idempotency record's conditional put, nothing else
+    assert redelivery_calls == {"dynamodb.Query": 1}  # the load that finds the key on the claimed incident
     # And the first acted exactly once
     assert first["outcome"] == "handled"
     assert first["results"][0]["actions"] == ["start_crawler:started"]
@@ -155,6 +153,51 @@ def test_a_concurrent_duplicate_delivery_returns_without_acting_or_raising(
     assert [m["MessageAttributes"]["outcome"]["Value"] for m in subscriber.messages()] == ["act"]
     # And the duplicate was counted (no Lambda error, so no error alarm)
     assert '"DuplicateInProgress"' in capsys.readouterr().out
-    # When the same delivery comes once more, after the first finished / Then the stored result answers it
+    # When the same delivery comes once more, after the first finished / Then the incident's record answers it
+    api_calls.reset()
     assert _handler("glue")(body, lambda_context).get("duplicate") is True
+    assert dict(api_calls.calls) == {"dynamodb.Query": 1}
+    assert '"DuplicateEvent"' in capsys.readouterr().out
+
+
+def test_a_copy_that_claims_first_makes_the_other_delivery_the_duplicate(
+    aws: dict[str, Any],
+    api_calls: ApiCalls,
+    subscriber: Subscriber,
+    lambda_context: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import boto3
+
+    from tests.support.aws import ACCOUNT
+    from watchdogs_local.moto_ext.glue import set_crawl
+
+    # Given a crawler that failed transiently, and a copy of its Failed event delivered while the first delivery
+    # has loaded the crawler's incidents but not yet claimed (it is reading GetCrawler)
+    body = load_event("glue-crawler-failed-internal-service-exception")
+    crawler = body["detail"]["crawlerName"]
+    boto3.client("glue").create_crawler(
+        Name=crawler,
+        Role=f"arn:aws:iam::{ACCOUNT}:role/crawler",
+        DatabaseName="lakehouse",
+        Targets={"S3Targets": [{"Path": "s3://lake/raw/"}]},
+    )
+    set_crawl(crawler, "FAILED", error_message=body["detail"]["errorMessage"])
+    copies: list[dict[str, Any]] = []
+
+    def deliver_copy(**_: Any) -> None:
+        if not copies:
+            copies.append({})
+            copies[0] = _handler("glue")(json.loads(json.dumps(body)), lambda_context)
+
+    api_calls.session.events.register("before-call.glue.GetCrawler", deliver_copy)
+    # When the first delivery is handled
+    first = _handler("glue")(body, lambda_context)
+    # Then the copy acted (it claimed first) and the first lost the claim, re-read, found its key: a duplicate
+    assert copies[0]["results"][0]["actions"] == ["start_crawler:started"]
+    assert first["duplicate"] is True
+    assert first["results"][0]["outcome"] == "duplicate"
+    # And the crawler was started exactly once, one message, no error raised, the duplicate counted
     assert api_calls.calls["glue.StartCrawler"] == 1
+    assert [m["MessageAttributes"]["outcome"]["Value"] for m in subscriber.messages()] == ["act"]
+    assert '"DuplicateEvent"' in capsys.readouterr().out

@@ -174,10 +174,10 @@ def test_access_and_schema_failures_are_escalated_with_the_runbook_fix_never_ret
     assert api_calls.calls["glue.GetCrawler"] == 1
     assert api_calls.calls["glue.GetTags"] == 0
     assert api_calls.calls["sns.Publish"] == 1
-    assert api_calls.calls["dynamodb.PutItem"] == 3  # idempotency record + incident + outbox mark-sent
+    assert api_calls.calls["dynamodb.PutItem"] == 2  # incident (its claim records the event key) + mark-sent
     assert api_calls.calls["dynamodb.Query"] == 1  # load the crawler's incidents and budget
     assert api_calls.calls["logs.GetLogEvents"] == 1  # evidence: the crawl's log lines (runbook Step 1)
-    assert api_calls.total == 8  # + outbox mark-sent
+    assert api_calls.total == 6  # + outbox mark-sent
 
 
 def test_the_same_failure_again_is_not_news(
@@ -227,7 +227,7 @@ def test_unknown_failure_is_recorded_and_notified_not_acted_on(
     assert incident is not None
     assert (incident.status, incident.classification) == (IncidentStatus.OPEN, "unknown")
     assert outcomes(subscriber) == ["notify"]
-    assert api_calls.total == 8  # + outbox mark-sent, + the evidence read (GetLogEvents)
+    assert api_calls.total == 6  # Query, GetCrawler, claim, Publish, outbox mark-sent, the evidence read (GetLogEvents)
 
 
 # ------------------------------------------------------------------------------------------------ failed: restart
@@ -260,13 +260,12 @@ def test_transient_failure_restarts_the_crawler(
     assert [e.kind for e in incident.timeline] == ["detected", "decided", "action"]
     assert incident.timeline[-1].outcome == "started"
     assert outcomes(subscriber) == ["act"]
-    # Cost: GetCrawler + GetTags (opt-out, just before acting) + StartCrawler; DynamoDB: idempotency put and
-    # update, load, claim (incident + budget in one transaction), final save; one publish; outbox mark-sent
+    # Cost: GetCrawler + GetTags (opt-out, just before acting) + StartCrawler; DynamoDB: load, claim (incident +
+    # budget + the event key in one transaction), final save; one publish; outbox mark-sent
     assert dict(api_calls.calls) == {
-        "dynamodb.PutItem": 3,  # + outbox mark-sent
+        "dynamodb.PutItem": 2,  # final save + outbox mark-sent
         "dynamodb.Query": 1,
         "dynamodb.TransactWriteItems": 1,
-        "dynamodb.UpdateItem": 1,
         "glue.GetCrawler": 1,
         "glue.GetTags": 1,
         "glue.StartCrawler": 1,
@@ -292,7 +291,7 @@ def test_restart_then_own_started_echo_then_success_resolves(
     assert set(state.incidents) == {Condition.FAILED}
     assert state.incidents[Condition.FAILED].version == restarted.version
     assert api_calls.of("glue") == 0
-    assert api_calls.total <= 3  # idempotency put/update + one Query
+    assert api_calls.total == 1  # one Query
     # When the restarted crawl succeeds
     set_crawl(RAW, "SUCCEEDED")
     api_calls.reset()

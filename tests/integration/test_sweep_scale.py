@@ -8,7 +8,9 @@ serves, minus 7,000 round trips.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from datetime import timedelta
 from typing import Any
@@ -32,14 +34,16 @@ from watchdogs.sweep import Sweep, SweepReport, run_sweep_once
 
 pytestmark = pytest.mark.integration
 
-CRAWLERS = 1000
+#: 1 in the gate; `make bench-sweep` runs 1, 5 and 10 (docs/performance.md records the growth)
+SCALE = int(os.environ.get("SWEEP_SCALE", "1"))
+CRAWLERS = 1000 * SCALE
 STUCK_CRAWLERS = 10  # RUNNING 50 min (threshold 45)
 YOUNG_CRAWLERS = 20  # RUNNING 2 min: under the tag floor, their tags are never read
 MIDDLE_CRAWLERS = 5  # RUNNING 10 min: past the floor (tags read), under the threshold
 MACHINES = 10
-EXECUTIONS = 1000
+EXECUTIONS = 1000 * SCALE
 STUCK_EXECUTIONS = 3  # RUNNING 2 h 2 min (threshold 2 h), in 3 different state machines
-WORKGROUPS = {"lakehouse-sandbox-workgroup": 4000, "lakehouse-mvp-sandbox-workgroup": 1000}  # recent queries
+WORKGROUPS = {"lakehouse-sandbox-workgroup": 4000 * SCALE, "lakehouse-mvp-sandbox-workgroup": 1000 * SCALE}
 OLD_QUERIES = 250  # beyond the 2 h window, in the first workgroup: paging stops at them
 STUCK_QUERIES = 5  # RUNNING 27 min (threshold 25)
 
@@ -93,7 +97,8 @@ def seed() -> None:
                 region_name=REGION, account_id=ACCOUNT, execution_name=f"run-{m:02}-{e:03}", execution_input="{}"
             )
             stuck = m < STUCK_EXECUTIONS and e == 0
-            execution.start_date = now - timedelta(seconds=7320 if stuck else 1 + e)
+            young = 1 + e * min(1.0, 100 / (EXECUTIONS // MACHINES))  # under the tag floor at every scale
+            execution.start_date = now - timedelta(seconds=7320 if stuck else young)
 
     athena = athena_backends[ACCOUNT][REGION]
     start = time.time()
@@ -112,7 +117,8 @@ def seed() -> None:
             query = athena.executions[qid]
             stuck = w == 1 and i < STUCK_QUERIES
             query.status = "RUNNING" if stuck else "SUCCEEDED"
-            query.start_time = start - (1620 if stuck else 1 + i if i < recent else 3 * 3600 + i)
+            spread = min(1.0, 6000 / recent)  # recent queries stay inside the 2 h look-back at every scale
+            query.start_time = start - (1620 if stuck else 1 + i * spread if i < recent else 3 * 3600 + i)
 
 
 class CountingOnly:
@@ -139,9 +145,10 @@ def test_one_sweep_stays_within_page_bounds(aws: dict[str, Any], api_calls: ApiC
 
     # When the sweep discovers (findings recorded, not handled)
     recorder = CountingOnly()
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.thread_time()
     discovery: SweepReport = Sweep(rt.settings, rt.clients, recorder).run()
     discovery_seconds = time.monotonic() - started
+    discovery_cpu = time.thread_time() - cpu  # this thread only: the sweep's own work, not the emulator's
     discovery_calls = dict(api_calls.calls)
 
     # Then it found exactly the stuck ones
@@ -165,6 +172,7 @@ def test_one_sweep_stays_within_page_bounds(aws: dict[str, Any], api_calls: ApiC
         "athena.ListQueryExecutions": sum(recent_workgroup_pages),
         "athena.BatchGetQueryExecution": sum(recent_workgroup_pages),
         "dynamodb.Query": 1,  # the open incidents (sparse index)
+        "dynamodb.GetItem": 1,  # the sweep cursor
     }
     assert set(discovery_calls) <= set(bounds), discovery_calls
     for operation, bound in bounds.items():
@@ -175,9 +183,10 @@ def test_one_sweep_stays_within_page_bounds(aws: dict[str, Any], api_calls: ApiC
 
     # When the same sweep runs for real (findings handed to the engine and remediated)
     api_calls.reset()
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.thread_time()
     report = run_sweep_once()
     full_seconds = time.monotonic() - started
+    full_cpu = time.thread_time() - cpu
     full_calls = dict(api_calls.calls)
 
     # Then every stuck resource was acted on, and handling cost a bounded number of calls per finding
@@ -190,3 +199,10 @@ def test_one_sweep_stays_within_page_bounds(aws: dict[str, Any], api_calls: ApiC
         f"{sorted(discovery_calls.items())}\nfull sweep {full_seconds:.1f}s {sum(full_calls.values())} calls "
         f"{sorted(full_calls.items())}"
     )
+    measured = {
+        "scale": SCALE,
+        "resources": {"crawlers": CRAWLERS, "executions": EXECUTIONS, "queries": sum(WORKGROUPS.values())},
+        "discovery": {"calls": sum(discovery_calls.values()), "cpu_s": round(discovery_cpu, 2)},
+        "full": {"calls": sum(full_calls.values()), "cpu_s": round(full_cpu, 2), "wall_s": round(full_seconds, 1)},
+    }
+    print(f"SWEEP-SCALE {json.dumps(measured)}")

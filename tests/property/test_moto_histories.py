@@ -59,7 +59,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.conftest import IDEMPOTENCY_TABLE, INCIDENT_TABLE, TOPIC_ARN, TOPIC_NAME
+from tests.conftest import INCIDENT_TABLE, TOPIC_ARN, TOPIC_NAME
 from tests.support.aws import ACCOUNT, REGION, Subscriber, create_tables_from_template, load_event
 
 if TYPE_CHECKING:
@@ -436,7 +436,7 @@ class MotoCrawlerHistories(RuleBasedStateMachine):
         reset_runtime()
         w.observe, w.faults, w.attempts, w.landed, w.violations = False, [], [], [], []
         w.log, w.logged, w.resolved = [], set(), set()
-        create_tables_from_template(w.ddb, {"IncidentTable": INCIDENT_TABLE, "IdempotencyTable": IDEMPOTENCY_TABLE})
+        create_tables_from_template(w.ddb, {"IncidentTable": INCIDENT_TABLE})
         queue_url = w.sqs.create_queue(QueueName="alert-subscriber")["QueueUrl"]
         self.queue_arn = w.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"

@@ -21,7 +21,7 @@ from watchdogs_local.template import granted_statements, translate_template
 
 ROOT = Path(__file__).resolve().parents[2]
 #: what every function needs to run at all: its incident store, idempotency, alerts, the stack's key, the DLQ
-BASE_SIDS = {"IncidentStore", "IncidentIndexes", "IdempotencyStore", "PublishAlerts", "UseStackKey", None}
+BASE_SIDS = {"IncidentStore", "IncidentIndexes", "PublishAlerts", "UseStackKey", None}
 REMEDIATORS = {
     "GlueCrawlerWatchdogFunction": [CrawlerRemediator],
     "AthenaQueryWatchdogFunction": [QueryRemediator],

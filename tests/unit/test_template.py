@@ -30,7 +30,7 @@ FUNCTIONS = {
     "SweepFunction": "watchdogs.handlers.sweep.lambda_handler",
 }
 #: variables the template may set beyond the Settings aliases: Powertools' own, and the endpoint sam local overrides
-EXTRA_VARIABLES = {"IDEMPOTENCY_TABLE", "LOG_LEVEL", "AWS_ENDPOINT_URL", "PYDANTIC_DISABLE_PLUGINS"}
+EXTRA_VARIABLES = {"LOG_LEVEL", "AWS_ENDPOINT_URL", "PYDANTIC_DISABLE_PLUGINS"}
 #: settings the Lambda runtime provides (reserved: a template may not set them)
 RUNTIME_VARIABLES = {"AWS_REGION"}
 READ_ONLY_PREFIXES = ("Get", "List", "Describe", "BatchGet")
@@ -404,7 +404,7 @@ def test_sam_transform_yields_the_expected_stack() -> None:
     assert types["AWS::Lambda::Function"] == 4
     assert types["AWS::Events::Rule"] == 4
     assert types["AWS::Lambda::Permission"] == 4
-    assert types["AWS::DynamoDB::Table"] == 2
+    assert types["AWS::DynamoDB::Table"] == 1  # incidents (de-duplication is its claim's)
     assert types["AWS::SNS::Topic"] == 2  # incident alerts, and the stack's own alarms (operations)
     assert types["AWS::SQS::Queue"] == 1
     assert types["AWS::Logs::LogGroup"] == 4
@@ -521,8 +521,7 @@ def test_incident_table_has_the_open_and_outbox_indexes_and_ttl() -> None:
         "detected_at": "S",
     }
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    idempotency = template()["Resources"]["IdempotencyTable"]["Properties"]
-    assert idempotency["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert "IdempotencyTable" not in template()["Resources"]  # de-duplication is the incident claim's
 
 
 # ---------------------------------------------------------------------------------------------- samconfig, env file

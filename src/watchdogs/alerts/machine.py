@@ -24,7 +24,7 @@ SCHEMA = "lakehouse-watchdogs/incident/v1"
 TIMELINE_IN_MESSAGE = 50
 #: one machine body; the message carries it three times (email-json, sqs, lambda) under SNS's 256 KB
 BUDGET_BYTES = 50_000
-_PRIVATE = {"lease_owner", "lease_until", "outbox", "intents", "write_token", "decision_key"}
+_PRIVATE = {"lease_owner", "lease_until", "outbox", "intents", "write_token", "decision_key", "event_keys"}
 
 
 def public_facts(facts: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from watchdogs.models.events import QueryStateChangeEvent
+from watchdogs.models.athena_events import QueryStateChangeEvent
 from watchdogs.observability import logger, metrics, tracer
 from watchdogs.runbooks.query import dedup_key, findings_from_event
 from watchdogs.runtime import handle_event

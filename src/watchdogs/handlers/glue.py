@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from watchdogs.models.events import CrawlerStateChangeEvent
+from watchdogs.models.glue_events import CrawlerStateChangeEvent
 from watchdogs.observability import logger, metrics, tracer
 from watchdogs.runbooks.crawler import findings_from_event
 from watchdogs.runtime import handle_event

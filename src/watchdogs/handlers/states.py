@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from watchdogs.models.events import ExecutionStatusChangeEvent
+from watchdogs.models.states_events import ExecutionStatusChangeEvent
 from watchdogs.observability import logger, metrics, tracer
 from watchdogs.runbooks.execution import dedup_key, findings_from_event
 from watchdogs.runtime import handle_event

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from watchdogs.models.domain import ACTIVE_STATUSES, Condition, IncidentStatus, ResourceType, Severity
 
@@ -26,6 +26,8 @@ from watchdogs.models.domain import ACTIVE_STATUSES, Condition, IncidentStatus, 
 TIMELINE_KEEP = 40
 #: pending notifications kept; beyond that the oldest are dropped and counted (SNS down for days)
 OUTBOX_KEEP = 10
+#: event de-duplication keys an incident keeps (the deliveries that changed it, newest last)
+EVENT_KEYS_KEEP = 10
 #: caps on text taken from AWS or built from it
 DETAIL_CHARS = 500
 SUMMARY_CHARS = 1500
@@ -79,6 +81,8 @@ def cap_value(
 class TimelineEntry(BaseModel):
     """One step of an incident: detection, decision, action (with its outcome), notification, resolution."""
 
+    model_config = ConfigDict(defer_build=True)
+
     at: str
     # detected | decided | held | intent | action | would-act | verified | retry | delegated | heal |
     # notified | notify-failed | resolved | closed | expired | acknowledged
@@ -96,6 +100,8 @@ class TimelineEntry(BaseModel):
 
 class Intent(BaseModel):
     """A mutating call about to be made (written before the call; cleared once its outcome is recorded)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -123,6 +129,8 @@ class Evidence(BaseModel):
     crawl, the failing dbt tests, a stuck run's history excerpt...). Gathered best-effort: when it could not be
     gathered, ``unavailable`` says why and ``lines`` is empty. ``lines`` are untrusted text (quoted when rendered)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     kind: str  # crawler-log | failing-tests | stuck-history | scan-limit | new-data | ...
     title: str
     lines: list[str] = Field(default_factory=list)
@@ -140,6 +148,8 @@ class OutboxEntry(BaseModel):
     """A notification of one transition, pending until SNS accepts it. The snapshot is the transition as it was,
     so a message sent late still tells the truth of the transition it reports, not of a later one."""
 
+    model_config = ConfigDict(defer_build=True)
+
     message_id: str  # "<incident_id>:<seq>": stable across retries, for subscriber de-duplication
     event: str  # act | wait | escalate | notify | observed | resolved | closed | ...
     at: str
@@ -150,6 +160,8 @@ class OutboxEntry(BaseModel):
 
 class Incident(BaseModel):
     """The incident record. Field names are the DynamoDB attribute names (documented in the README)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     incident_id: str
     resource_type: ResourceType
@@ -190,6 +202,8 @@ class Incident(BaseModel):
     version: int = 0
     lease_owner: str | None = None
     lease_until: str | None = None
+    #: de-duplication keys of the event deliveries that changed this incident, newest last, bounded
+    event_keys: list[str] = Field(default_factory=list)
 
     @property
     def resource_key(self) -> str:
@@ -217,6 +231,12 @@ class Incident(BaseModel):
         if self.status is not IncidentStatus.ESCALATED:
             return False
         return self.hold_until is None or parse_iso(self.hold_until) > now
+
+    def with_event_key(self, key: str | None) -> Incident:
+        """This incident with ``key`` recorded as a delivery that changed it (bounded, newest last)."""
+        if not key or key in self.event_keys:
+            return self
+        return self.model_copy(update={"event_keys": [*self.event_keys, key][-EVENT_KEYS_KEEP:]})
 
     def append(self, *entries: TimelineEntry) -> Incident:
         """A copy with ``entries`` appended, counted, and the timeline kept to its last :data:`TIMELINE_KEEP`."""

@@ -73,13 +73,15 @@ class Outcome(StrEnum):
 class Finding(BaseModel):
     """Something observed about one resource: by an event (fast path) or by the sweep (source of truth)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     resource_type: ResourceType
     resource_id: str = Field(min_length=1)  # crawler name, query execution id, execution ARN
     condition: Condition
     source: str = "event"  # "event" | "sweep" | "delegated"
     event_id: str | None = None
+    #: the delivery's de-duplication key (event handlers): recorded on the incident its claim writes
+    event_key: str | None = None
     observed_at: datetime
     scope_key: str = ""  # crawler name / workgroup / state machine ARN: what the scope rules match
     facts: dict[str, Any] = Field(default_factory=dict)
@@ -92,7 +94,7 @@ class Finding(BaseModel):
 class PlannedAction(BaseModel):
     """One AWS action a runbook wants taken. ``name`` is a key of :data:`watchdogs.actions.ACTIONS`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -101,6 +103,8 @@ class PlannedAction(BaseModel):
 
 class Decision(BaseModel):
     """What the runbook decided for a finding, now."""
+
+    model_config = ConfigDict(defer_build=True)
 
     outcome: Outcome
     summary: str

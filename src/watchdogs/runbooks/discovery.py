@@ -107,6 +107,8 @@ class DiscoveryContext:
     checked: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     remaining_ms: Callable[[], int] | None = None
+    #: set when :meth:`out_of_time` said yes: the discovery under way was cut short
+    cut_short: bool = False
 
     def finding(
         self, resource_type: ResourceType, resource_id: str, condition: Condition, scope_key: str, facts: dict[str, Any]
@@ -146,4 +148,5 @@ class DiscoveryContext:
         if self.remaining_ms is None or self.remaining_ms() >= DISCOVERY_MARGIN_MS:
             return False
         self.warnings.append(f"discovery skipped {skipped}: invocation about to time out")
+        self.cut_short = True
         return True

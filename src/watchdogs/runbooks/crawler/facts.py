@@ -29,7 +29,7 @@ _EVENT_CONDITIONS = {"Failed": Condition.FAILED, "Succeeded": Condition.RECOVERE
 class CrawlerFacts(BaseModel):
     """One crawler as read just now. ``None`` = not read (or not reported); the rules say what that means."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     exists: bool | None = None
     crawler_state: str | None = None

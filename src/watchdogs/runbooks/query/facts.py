@@ -33,7 +33,7 @@ _WHITESPACE = re.compile(r"\s+")
 class QueryFacts(BaseModel):
     """One query as known now. ``None`` = not read (or not reported); the rules say what that means."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", defer_build=True)
 
     # GetQueryExecution / BatchGetQueryExecution
     query_execution_id: str | None = None
