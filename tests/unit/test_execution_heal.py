@@ -20,7 +20,7 @@ from watchdogs.runbooks.execution.heal import HealRecord
 from watchdogs.runbooks.execution.remediator import query_facts
 from watchdogs.runbooks.execution.steps import legacy_target
 from watchdogs.runbooks.execution.stuck import decide_stuck
-from watchdogs.settings import Settings
+from watchdogs.settings import Mode, Settings
 
 NOW = datetime(2026, 2, 24, 12, 0, tzinfo=UTC)
 SM = "arn:aws:states:us-east-1:123456789012:stateMachine:lakehouse-mvp-sandbox-data-pipeline"
@@ -186,6 +186,29 @@ def test_after_the_grace_the_run_still_stuck_on_athena_is_stopped_in_every_order
     # Then the last resort applies either way: a fresh heal step does not extend a grace that has passed
     assert is_stop(decision)
     assert decision.classification == "stuck-after-heal"
+
+
+def test_a_heal_recorded_in_observe_mode_is_no_heal_once_remediating() -> None:
+    # Given a run whose heal was only observed (observe mode: the stuck query was never cancelled) long past its
+    # grace, and the watchdog now remediating; the query watchdog cancels the query in this sweep (found by the
+    # execution property histories: the run was stopped as "stuck after heal" in the very sweep that healed it)
+    began = NOW - timedelta(hours=2)
+    prior = incident(heal=healing(f"athena:{WG}", began, QUERY_GRACE, observed=True))
+    for facts in (athena(active=[stuck_query()]), athena(cancelled=[cancelled_at(NOW - timedelta(seconds=1))])):
+        # When the run is decided (run first: its query still stuck; query first: the cancel just landed)
+        decision = decide(facts, prior)
+        # Then the heal starts now (or at the cancel): the run waits, and the fresh record is written (one idle step)
+        assert not is_stop(decision)
+        assert decision.outcome is Outcome.WAIT
+        assert decision.next_step is None
+        heal = HealRecord(**decision.facts["heal"])
+        assert not heal.observed
+        assert heal.deadline(QUERY_GRACE) > NOW
+    # And in observe mode the observed heal keeps its grace (observe reports the last resort remediate would take)
+    observing = settings().model_copy(update={"mode": Mode.OBSERVE})
+    would = decide_stuck(finding(), athena(active=[stuck_query()]), prior, observing, NOW)
+    assert is_stop(would)
+    assert would.classification == "stuck-after-heal"
 
 
 def test_a_cancel_older_than_the_grace_is_no_heal() -> None:

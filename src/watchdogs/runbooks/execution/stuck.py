@@ -29,6 +29,7 @@ from watchdogs.runbooks.execution.rules import (
     stop_decision,
 )
 from watchdogs.runbooks.execution.steps import Step
+from watchdogs.settings import Mode
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -57,6 +58,10 @@ class _Stuck:
     @property
     def state_name(self) -> str:
         return (self.facts.view.current_state if self.facts.view else None) or "an unknown state"
+
+    @property
+    def observing(self) -> bool:
+        return self.settings.mode is Mode.OBSERVE
 
     @property
     def running(self) -> Any:
@@ -95,15 +100,16 @@ def _moved_on(run: _Stuck) -> Decision | None:
         return decide_recovered(run.finding)
     if status != "RUNNING" and run.incident is not None:
         # no longer stuck: stopped by the watchdog's last resort, or ended on its own (a failure is triaged by
-        # its status-change handling under its own FAILED incident) - the STUCK incident must not stay open
+        # its status-change handling under its own FAILED incident) - the STUCK incident must not stay open, and
+        # it is closed, not resolved: the run did not recover (resolve means it succeeded)
         how = (
             "after the watchdog stopped it (last resort)" if run.incident.has_action("stop_execution") else "on its own"
         )
         return Decision(
-            outcome=Outcome.RESOLVE,
-            summary=f"Execution {name} is no longer stuck: it ended {status} {how}.",
+            outcome=Outcome.CLOSE,
+            summary=f"Execution {name} is no longer stuck: it ended {status} {how}, without succeeding.",
             classification="ended",
-            resolves=[Condition.STUCK],
+            severity=Severity.INFO,
         )
     if status != "RUNNING":
         return ignore(f"Execution {name} already ended {status}: its status-change handling applies.", "ended")
@@ -140,6 +146,8 @@ def _heal_step(run: _Stuck, target: WaitTarget) -> Step | None:
     same_kind = stored is not None and stored.target.split(":", 1)[0] == target.waits_on.value
     if stored is not None and stored.target != target.key and same_kind and pending is Step.HEAL:
         return None
+    if stored is not None and stored.observed and not run.observing and pending is Step.HEAL:
+        return None  # an observed heal becomes a real one: its fresh start must be recorded, not a "no change"
     return Step.HEAL
 
 
@@ -147,7 +155,7 @@ def _heal_wait(run: _Stuck, target: WaitTarget, live: HealRecord | None, **decis
     """WAIT on the heal of the cause: record the heal (its start, grace and rounds) on the run's incident."""
     grace = heal_grace(target, run.settings)
     started = heal_seen(run.incident, run.facts, target, grace, run.now) if live is None else None
-    record = next_record(live, min(started or run.now, run.now), target, grace)
+    record = next_record(live, min(started or run.now, run.now), target, grace, observing=run.observing)
     return Decision(
         outcome=Outcome.WAIT,
         next_step=_heal_step(run, target),
@@ -163,7 +171,7 @@ def _crawler_wait(run: _Stuck, target: WaitTarget) -> Decision:
         return run.stop(f"waits in {run.state_name} on a crawler it does not name")
     if not crawler.startswith(tuple(run.settings.crawler_prefixes)):
         return run.stop(f"waits in {run.state_name} on crawler {crawler}, outside the watchdog's scope")
-    live = live_record(run.incident, target)
+    live = live_record(run.incident, target, observing=run.observing)
     last_resort = _after_grace(run, target, live)
     if last_resort is not None:
         return last_resort
@@ -213,7 +221,7 @@ def _athena_wait(run: _Stuck, target: WaitTarget) -> Decision:
     workgroup = target.workgroup
     if not workgroup or workgroup not in run.settings.workgroups:
         return run.stop(f"runs Athena work in {run.state_name} outside the workgroups in scope ({workgroup})")
-    live = live_record(run.incident, target)
+    live = live_record(run.incident, target, observing=run.observing)
     last_resort = _after_grace(run, target, live)
     if last_resort is not None:
         return last_resort
