@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from watchdogs import effects
-from watchdogs.actions import ACTIONS
 from watchdogs.contracts import HandleResult
 from watchdogs.contracts import entry as _entry
 from watchdogs.incidents import (
@@ -118,29 +117,22 @@ class Acting:
                     budget.action_times, budget.quarantined_until, budget.quarantine_reason, state.budget.version + 1
                 )
             result.actions += [f"{i.action}:settled" for i in due]
-            if saved.intents:  # deferred calls harmless to repeat: the retry the back-off promised, made now
-                saved = self._act(saved, now, result)
-                state.incidents[condition] = saved
-                if saved.intents:
-                    return "retry-later", f"a deferred call is retried after {saved.intents[0].retry_at}"
         return None
 
     def _verify_intents(self, incident: Incident, budget: Budget, now: datetime) -> tuple[Incident, Budget | None]:
-        """Visible effects are recorded. A deferred call (throttled, never sent, or unknown and not visible) of an
-        action that is harmless to repeat stays, to be made again now. Anything else is abandoned: its budget is
-        refunded and, when the transition made no call at all, the incident's decision state is rolled back to
+        """Visible effects are recorded. Anything else is abandoned -- a deferred call too (throttled, never sent,
+        or unknown and not visible), even of an action harmless to repeat: the fresh decision plans it again
+        through every guard (mode, opt-out tags, scope, holds, budget), with the same idempotency token, so a
+        retry is never made in observe mode or on a resource that opted out meanwhile. An abandoned call's budget
+        is refunded and, when the transition made no call at all, the incident's decision state is rolled back to
         what it was before the claim, so the fresh decision is not misled by a step that never happened."""
         entries: list[TimelineEntry] = []
         done = dict(incident.actions_done)
         attempts = incident.attempts
         refund: list[float] = []
         visible_any = False
-        kept: list[Intent] = []
         for intent in incident.intents:
             seen = effects.verify(self.clients, intent.action, intent.params, intent.baseline)
-            if not seen and intent.retry_at and ACTIONS[intent.action].idempotent:
-                kept.append(intent)
-                continue
             if seen:
                 visible_any = True
                 attempts += 1
@@ -169,20 +161,13 @@ class Acting:
                     )
                 )
                 count("IntentAbandoned", action=intent.action)
-        lease = iso(now + timedelta(seconds=self.settings.lease_seconds)) if kept else None
         settled = incident.append(*entries).model_copy(
-            update={
-                "intents": kept,
-                "lease_owner": self.actor if kept else None,
-                "lease_until": lease,
-                "attempts": attempts,
-                "actions_done": done,
-            }
+            update={"intents": [], "lease_owner": None, "lease_until": None, "attempts": attempts, "actions_done": done}
         )
-        if visible_any and not kept:  # with calls still to make, the notification goes with their outcome
+        if visible_any:
             settled = settled.enqueue(Outcome.ACT.value, iso(now))
         prior = incident.intents[0].prior if incident.intents else None
-        if not visible_any and not kept and prior and prior.get("attempts", 0) == incident.attempts:
+        if not visible_any and prior and prior.get("attempts", 0) == incident.attempts:
             settled = _rolled_back(settled, prior)
         new_budget = None
         if refund:

@@ -211,6 +211,19 @@ def test_a_heal_recorded_in_observe_mode_is_no_heal_once_remediating() -> None:
     assert would.classification == "stuck-after-heal"
 
 
+def test_a_heal_no_action_was_recorded_for_begins_at_the_first_cancel_seen() -> None:
+    # Given a heal recorded long ago that never acted (the workgroup was opted out: the cancel was refused), and
+    # the query watchdog cancelling the run's query a second ago, in this sweep (found by the execution property
+    # histories: the run was stopped in the very sweep that healed its cause)
+    prior = incident(heal=healing(f"athena:{WG}", NOW - timedelta(hours=1), QUERY_GRACE))
+    decision = decide(athena(cancelled=[cancelled_at(NOW - timedelta(seconds=1))]), prior)
+    # Then the run waits: the heal's grace runs from that cancel
+    assert (decision.outcome, decision.next_step) == (Outcome.WAIT, Step.HEAL)
+    # And once that grace has passed with the run still stuck, it is stopped
+    later = NOW + timedelta(seconds=QUERY_GRACE)
+    assert is_stop(decide(athena(cancelled=[cancelled_at(NOW - timedelta(seconds=1))]), prior, later))
+
+
 def test_a_cancel_older_than_the_grace_is_no_heal() -> None:
     decision = decide(athena(cancelled=[cancelled_at(NOW - timedelta(seconds=QUERY_GRACE + 1))]))
     assert is_stop(decision)

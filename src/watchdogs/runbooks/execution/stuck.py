@@ -13,6 +13,7 @@ Find the stuck state from the newest history, then
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from watchdogs.incidents import parse_iso
@@ -123,7 +124,7 @@ def _moved_on(run: _Stuck) -> Decision | None:
 def _after_grace(run: _Stuck, target: WaitTarget, live: HealRecord | None) -> Decision | None:
     """The last resort: the heal of this very cause had its grace and the run is still stuck on it."""
     grace = heal_grace(target, run.settings)
-    if live is None or run.now < live.deadline(grace):
+    if live is None or run.now < _deadline(run, target, live, grace):
         return None
     healing_for = (run.now - parse_iso(live.started_at)).total_seconds()
     what = (
@@ -135,6 +136,17 @@ def _after_grace(run: _Stuck, target: WaitTarget, live: HealRecord | None) -> De
         f"still stuck in {run.state_name} {what} {healing_for:.0f} s after the heal began (allowed {grace} s)",
         "stuck-after-heal",
     )
+
+
+def _deadline(run: _Stuck, target: WaitTarget, live: HealRecord, grace: int) -> datetime:
+    """The end of the heal's grace. A heal no delegated action was recorded for (its child could not act then:
+    opted out, held, throttled) began when the run's reads first show it -- a recent cancel -- if later."""
+    deadline = live.deadline(grace)
+    if live.last_action_at is None:
+        seen = heal_seen(run.incident, run.facts, target, grace, run.now)
+        if seen is not None:
+            deadline = max(deadline, seen + timedelta(seconds=grace))
+    return deadline
 
 
 def _heal_step(run: _Stuck, target: WaitTarget) -> Step | None:
