@@ -19,10 +19,11 @@ Checked after every step and at the end:
 * the per-resource budget is never exceeded;
 * an incident is resolved only when its resource recovered (the run SUCCEEDED, the crawl SUCCEEDED, the query
   ended);
-* a run is never stopped while the heal of its cause is in grace: not within the crawler's threshold plus its
-  stopping time after the first StopCrawler of the crawler it waits on, nor within the workgroup's query threshold
-  after the first cancel of its query (any query of the workgroup when its history does not name one) -- whatever
-  order the sweep visits things in;
+* a run is never stopped (not even attempted) while the heal of its cause is in grace: not within the crawler's
+  threshold plus its stopping time, nor within the workgroup's query threshold, after the heal began -- with the
+  first StopCrawler attempt on the crawler it waits on / StopQueryExecution attempt on its query (any query of the
+  workgroup when its history does not name one) since it began waiting, or when its incident recorded the heal
+  (an observed one does not count), whichever came first -- whatever order the sweep visits things in;
 * in observe mode an incident is not notified twice for the same transition;
 * every stored item stays under 64 KB; every effective call is recorded; once SNS works every transition is
   delivered exactly once by message id.
@@ -544,8 +545,10 @@ class ExecutionHistories(RuleBasedStateMachine):
             heals = [a for a in attempts if a.resource == wait.child]
         else:
             heals = [a for a in attempts if a.operation == "stop_query_execution"]
-        # the heal began with the watchdog's first attempt on the cause (landed or not) since the run waits on it
+        # the heal began with the watchdog's first attempt on the cause (landed or not) since the run waits on it,
+        # or when the run's incident recorded it (a real one: not observed), whichever came first
         started = [a.at for a in heals if a.at >= wait.since and a.seq < call.seq]
+        started += recorded_heals(self.store.log, call.resource, wait, call.at)
         if started and (call.at - min(started)).total_seconds() < GRACE[wait.kind]:
             self.violations.append(
                 f"StopExecution {call.resource} at {iso(call.at)}: the heal of its {wait.kind} cause {wait.child} "
@@ -604,6 +607,22 @@ class ExecutionHistories(RuleBasedStateMachine):
         STATS["resolved"] += len({i.incident_id for i in self.store.log if i.status is IncidentStatus.RESOLVED})
         effective = Counter((c.crawler, iso(c.at), ACTION_OF[c.operation]) for c in self._calls() if c.effective)
         assert_effects_recorded(self.store, effective)
+
+
+def recorded_heals(
+    log: list[Incident], arn: str, wait: Wait, before: datetime, workgroup: str = WORKGROUP
+) -> list[datetime]:
+    """When the run's STUCK incident recorded a heal of the cause it waits on (observed heals excluded), since it
+    began waiting and before ``before``."""
+    target = f"crawler:{wait.child}" if wait.kind == "crawler" else f"athena:{workgroup}"
+    starts = []
+    for version in log:
+        heal = version.facts.get("heal") if version.resource_id == arn else None
+        if isinstance(heal, dict) and heal.get("target") == target and not heal.get("observed"):
+            started = parse_iso(str(heal["started_at"]))
+            if wait.since <= started <= before:
+                starts.append(started)
+    return starts
 
 
 def _clocked_datetime(clock: Clock) -> type[datetime]:

@@ -18,9 +18,10 @@ a mode switch, an acknowledgement. Checked from observable effects:
 
 * no mutating call in observe mode, none on a run of an out-of-scope or opted-out state machine;
 * a run is never stopped (not even attempted) while the heal of its cause is in grace: within the crawler's
-  threshold plus stopping time after the first StopCrawler attempt on its crawler, within the query threshold
-  after the first StopQueryExecution attempt on its query (any query of the workgroup for a dbt-through-Lambda run)
-  since it began waiting -- with the sweep's own order (causes first);
+  threshold plus stopping time after the heal began, within the query threshold for Athena work; the heal began
+  with the first StopCrawler attempt on its crawler / StopQueryExecution attempt on its query (any query of the
+  workgroup for a dbt-through-Lambda run) since the run began waiting, or when the run's incident recorded the heal
+  (not an observed one), whichever came first -- with the sweep's own order (causes first);
 * the per-resource budget is never exceeded by calls that landed; no incident is resolved unless its resource
   recovered (a run SUCCEEDED); every stored item stays under 64 KB;
 * at the end, with SNS back, faults gone and two sweeps: no pending outbox or intents, and every message id ever
@@ -49,6 +50,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from tests.conftest import IDEMPOTENCY_TABLE, INCIDENT_TABLE, TOPIC_ARN, TOPIC_NAME
+from tests.property.test_execution_histories import Wait, recorded_heals
 from tests.property.test_moto_histories import ShiftedClock, incident_of, shift_time
 from tests.support.aws import ACCOUNT, REGION, Subscriber, create_tables_from_template, load_event
 
@@ -194,14 +196,6 @@ class Attempt:
 
 
 @dataclass
-class Wait:
-    since: datetime
-    kind: str
-    child: str | None
-    redrives: int = 0
-
-
-@dataclass
 class World:
     endpoint: str
     context: FakeContext
@@ -324,6 +318,7 @@ class World:
         else:
             heals = [a for a in self.attempts if a.operation == "StopQueryExecution"]
         began = [a.at for a in heals if a.at >= wait.since and a.seq < stop.seq]
+        began += recorded_heals(self.log, stop.resource, wait, stop.at, WORKGROUP)
         if began and (stop.at - min(began)).total_seconds() < GRACE[wait.kind]:
             self.violations.append(
                 f"StopExecution {stop.resource} while the heal of its {wait.kind} cause {wait.child} (began "
