@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from watchdogs import effects
+from watchdogs.actions import ACTIONS
 from watchdogs.contracts import HandleResult
 from watchdogs.contracts import entry as _entry
 from watchdogs.incidents import (
@@ -27,6 +28,7 @@ from watchdogs.incidents import (
 )
 from watchdogs.models.domain import Decision, IncidentStatus, Outcome
 from watchdogs.observability import count, logger
+from watchdogs.settings import Mode
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,22 +119,36 @@ class Acting:
                     budget.action_times, budget.quarantined_until, budget.quarantine_reason, state.budget.version + 1
                 )
             result.actions += [f"{i.action}:settled" for i in due]
+            if saved.intents:  # deferred calls harmless to repeat: the retry the back-off promised, made now
+                saved = self._act(saved, now, result)
+                state.incidents[condition] = saved
+                if saved.intents:
+                    return "retry-later", f"a deferred call is retried after {saved.intents[0].retry_at}"
         return None
 
     def _verify_intents(self, incident: Incident, budget: Budget, now: datetime) -> tuple[Incident, Budget | None]:
-        """Visible effects are recorded. Anything else is abandoned -- a deferred call too (throttled, never sent,
-        or unknown and not visible), even of an action harmless to repeat: the fresh decision plans it again
-        through every guard (mode, opt-out tags, scope, holds, budget), with the same idempotency token, so a
-        retry is never made in observe mode or on a resource that opted out meanwhile. An abandoned call's budget
-        is refunded and, when the transition made no call at all, the incident's decision state is rolled back to
-        what it was before the claim, so the fresh decision is not misled by a step that never happened."""
+        """Visible effects are recorded. A deferred call (throttled, never sent, or unknown and not visible) of an
+        action that is harmless to repeat stays, to be made again now -- but only to finish a transition that
+        already took effect (e.g. the metadata row of a run already stopped: a fresh decision would not plan it
+        again), and never in observe mode. Anything else is abandoned: the fresh decision plans it again, if still
+        right, through every guard (mode, opt-out tags, scope, holds, budget; a redrive with the same token). An
+        abandoned call's budget is refunded and, when the transition made no call at all, the incident's decision
+        state is rolled back to what it was before the claim, so the fresh decision is not misled by a step that
+        never happened."""
         entries: list[TimelineEntry] = []
         done = dict(incident.actions_done)
         attempts = incident.attempts
         refund: list[float] = []
         visible_any = False
+        kept: list[Intent] = []
+        prior_attempts = int((incident.intents[0].prior or {}).get("attempts", 0)) if incident.intents else 0
+        may_finish = self.settings.mode is not Mode.OBSERVE
         for intent in incident.intents:
             seen = effects.verify(self.clients, intent.action, intent.params, intent.baseline)
+            took_effect = visible_any or incident.attempts > prior_attempts
+            if not seen and intent.retry_at and ACTIONS[intent.action].idempotent and took_effect and may_finish:
+                kept.append(intent)
+                continue
             if seen:
                 visible_any = True
                 attempts += 1
@@ -161,13 +177,20 @@ class Acting:
                     )
                 )
                 count("IntentAbandoned", action=intent.action)
+        lease = iso(now + timedelta(seconds=self.settings.lease_seconds)) if kept else None
         settled = incident.append(*entries).model_copy(
-            update={"intents": [], "lease_owner": None, "lease_until": None, "attempts": attempts, "actions_done": done}
+            update={
+                "intents": kept,
+                "lease_owner": self.actor if kept else None,
+                "lease_until": lease,
+                "attempts": attempts,
+                "actions_done": done,
+            }
         )
-        if visible_any:
+        if visible_any and not kept:  # with calls still to make, the notification goes with their outcome
             settled = settled.enqueue(Outcome.ACT.value, iso(now))
         prior = incident.intents[0].prior if incident.intents else None
-        if not visible_any and prior and prior.get("attempts", 0) == incident.attempts:
+        if not visible_any and not kept and prior and prior.get("attempts", 0) == incident.attempts:
             settled = _rolled_back(settled, prior)
         new_budget = None
         if refund:

@@ -576,7 +576,8 @@ class ExecutionHistories(RuleBasedStateMachine):
             seen = last.get(version.incident_id)
             key = f"{version.status.value}|{version.decision_key}"
             if seen is not None and version.seq > seen[0]:
-                assert not (observe and key == seen[1]), f"observe mode re-notified {version.resource_key}: {key}"
+                events = [(o.event, o.snapshot.get("summary")) for o in version.outbox[-2:]]
+                assert not (observe and key == seen[1]), f"observe mode re-notified {version.resource_key}: {events}"
             if seen is None or version.seq > seen[0]:
                 last[version.incident_id] = (version.seq, key)
 

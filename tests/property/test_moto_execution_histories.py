@@ -27,7 +27,7 @@ a mode switch, an acknowledgement. Checked from observable effects:
 * at the end, with SNS back, faults gone and two sweeps: no pending outbox or intents, and every message id ever
   enqueued was received by the SQS subscriber exactly once by id.
 
-Budget: ``PROPERTY_MOTO_EXAMPLES`` histories (default 8 in the gate) of ``PROPERTY_MOTO_STEPS`` (default 12);
+Budget: ``PROPERTY_MOTO_EXAMPLES`` histories (default 6 in the gate) of ``PROPERTY_MOTO_STEPS`` (default 12);
 ``make soak`` runs more (``PROPERTY_RANDOM=1``: fresh histories each run).
 """
 
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = int(os.environ.get("PROPERTY_MOTO_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("PROPERTY_MOTO_EXAMPLES", "6"))
 STEPS = int(os.environ.get("PROPERTY_MOTO_STEPS", "12"))
 SM = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine"
 MACHINES = {
