@@ -131,11 +131,8 @@ class ExecutionHistories(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
         self.clock = Clock()
-        # the runbooks read "now" from watchdogs.incidents.now_utc / datetime.now: one frame, the fake clock's
-        self.patches = [
-            mock.patch("watchdogs.incidents.now_utc", self.clock),
-            mock.patch("watchdogs.runbooks.query.remediator.datetime", _clocked_datetime(self.clock)),
-        ]
+        # the runbooks read "now" from watchdogs.incidents.now_utc: one frame, the fake clock's
+        self.patches = [mock.patch("watchdogs.incidents.now_utc", self.clock)]
         for patch in self.patches:
             patch.start()
         self.sfn = FakeSfn(self.clock, opted_out={machine_arn(OPTED_OUT)})
@@ -624,15 +621,6 @@ def recorded_heals(
             if wait.since <= started <= before:
                 starts.append(started)
     return starts
-
-
-def _clocked_datetime(clock: Clock) -> type[datetime]:
-    class ClockedDatetime(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> Any:
-            return clock()
-
-    return ClockedDatetime
 
 
 ExecutionHistories.TestCase.settings = settings(

@@ -465,15 +465,18 @@ class MotoExecutionHistories(RuleBasedStateMachine):
             self._sweep()
 
     def _end(self, ending: str, deliveries: int) -> None:
-        """The newest running run ends; its status change is delivered 0..2 times."""
+        """The newest running run ends (to succeed, the newest whose child let go); its status change is delivered
+        0..2 times."""
         running = [arn for arn in self.w.waits if str(execution_model(arn).status) == "RUNNING"]
         if not running:
             return
+        if ending == "succeed":  # a run whose child let go moves on and succeeds
+            running = [arn for arn in running if not self._blocked(self.w.waits[arn])]
+            if not running:
+                return
         arn = running[-1]
         model, wait = execution_model(arn), self.w.waits[arn]
         if ending == "succeed":
-            if self._blocked(wait):
-                return
             status, error, cause = "SUCCEEDED", "", ""
         else:
             status, error, cause = ENDINGS[ending]
