@@ -568,15 +568,18 @@ class ExecutionHistories(RuleBasedStateMachine):
 
     @invariant()
     def observe_notifies_each_transition_once(self) -> None:
-        last: dict[str, tuple[int, str]] = {}
+        """In observe mode no notification repeats the one before it on the same incident (same status and
+        decision): a version whose ``seq`` grew enqueued a notification."""
+        seqs: dict[str, int] = {}
+        notified: dict[str, str] = {}
         for version, observe in zip(self.store.log, self.store.modes, strict=True):
-            seen = last.get(version.incident_id)
             key = f"{version.status.value}|{version.decision_key}"
-            if seen is not None and version.seq > seen[0]:
+            if version.seq > seqs.get(version.incident_id, 0):
                 events = [(o.event, o.snapshot.get("summary")) for o in version.outbox[-2:]]
-                assert not (observe and key == seen[1]), f"observe mode re-notified {version.resource_key}: {events}"
-            if seen is None or version.seq > seen[0]:
-                last[version.incident_id] = (version.seq, key)
+                repeated = notified.get(version.incident_id) == key
+                assert not (observe and repeated), f"observe mode re-notified {version.resource_key}: {events}"
+                notified[version.incident_id] = key
+            seqs[version.incident_id] = max(seqs.get(version.incident_id, 0), version.seq)
 
     @invariant()
     def items_stay_bounded(self) -> None:

@@ -224,6 +224,24 @@ def test_a_heal_no_action_was_recorded_for_begins_at_the_first_cancel_seen() -> 
     assert is_stop(decide(athena(cancelled=[cancelled_at(NOW - timedelta(seconds=1))]), prior, later))
 
 
+def test_a_heal_from_before_a_redrive_is_no_heal_of_the_redriven_run() -> None:
+    # Given a crawler heal recorded two hours ago, then the run failed and was redriven 4000 s ago, and is stuck
+    # on the same crawler again: its STUCK incident stayed open across the redrive (found by the moto execution
+    # histories: the redriven run was stopped at once, in the sweep that healed its crawler again)
+    prior = incident(heal=healing(f"crawler:{RAW}", NOW - timedelta(hours=2), CRAWLER_GRACE))
+    redriven = {**crawler_wait(), "running_seconds": 4000, "redrive_count": 1}
+    # When the sweep visits the run
+    decision = decide(redriven, prior)
+    # Then the old heal does not count: this attempt's heal starts now, written with one idle round
+    assert not is_stop(decision)
+    assert (decision.outcome, decision.next_step) == (Outcome.WAIT, None)
+    assert HealRecord(**decision.facts["heal"]).started_at == iso(NOW)
+    # And the next round, with the fresh heal recorded, keeps waiting within its grace
+    fresh = incident(pending=None, heal=decision.facts["heal"])
+    again = decide({**redriven, "running_seconds": 4300}, fresh, NOW + timedelta(minutes=5))
+    assert (again.outcome, again.next_step) == (Outcome.WAIT, Step.HEAL)
+
+
 def test_a_cancel_older_than_the_grace_is_no_heal() -> None:
     decision = decide(athena(cancelled=[cancelled_at(NOW - timedelta(seconds=QUERY_GRACE + 1))]))
     assert is_stop(decision)

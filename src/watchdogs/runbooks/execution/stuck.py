@@ -149,18 +149,30 @@ def _deadline(run: _Stuck, target: WaitTarget, live: HealRecord, grace: int) -> 
     return deadline
 
 
-def _heal_step(run: _Stuck, target: WaitTarget) -> Step | None:
-    """The step a heal decision persists. A heal moving to another target of the same kind must change the step
-    for one round (HEAL -> idle -> HEAL): the lifecycle core treats a decision with the same status,
-    classification and step as "no change" and would not record the new target and its grace."""
+def _heal_step(run: _Stuck, target: WaitTarget, live: HealRecord | None) -> Step | None:
+    """The step a heal decision persists. A heal that starts afresh while the incident still waits (step HEAL) on
+    a recorded one must change the step for one round (HEAL -> idle -> HEAL): the lifecycle core treats a decision
+    with the same status, classification and step as "no change" and would not record the new heal and its grace.
+    So for a heal moving to another target of the same kind, and for a recorded heal of this target that is not
+    live (only observed, or made before the run was redriven)."""
     stored = HealRecord.of(run.incident)
     pending = Step.parse(run.incident.pending_step) if run.incident else None
-    same_kind = stored is not None and stored.target.split(":", 1)[0] == target.waits_on.value
-    if stored is not None and stored.target != target.key and same_kind and pending is Step.HEAL:
+    if stored is None or pending is not Step.HEAL:
+        return Step.HEAL
+    same_kind = stored.target.split(":", 1)[0] == target.waits_on.value
+    if stored.target != target.key and same_kind:
         return None
-    if stored is not None and stored.observed and not run.observing and pending is Step.HEAL:
-        return None  # an observed heal becomes a real one: its fresh start must be recorded, not a "no change"
-    return Step.HEAL
+    return None if stored.target == target.key and live is None else Step.HEAL
+
+
+def _live(run: _Stuck, target: WaitTarget) -> HealRecord | None:
+    """The heal in progress for this run: not an observed one (once remediating), nor one that began before the
+    run's current attempt (a heal of the run before it was redriven: this attempt's heal starts afresh)."""
+    live = live_record(run.incident, target, observing=run.observing)
+    if live is None or run.running is None:
+        return live
+    attempt_started = run.now - timedelta(seconds=float(run.running))
+    return None if parse_iso(live.started_at) < attempt_started else live
 
 
 def _heal_wait(run: _Stuck, target: WaitTarget, live: HealRecord | None, **decision: Any) -> Decision:
@@ -170,7 +182,7 @@ def _heal_wait(run: _Stuck, target: WaitTarget, live: HealRecord | None, **decis
     record = next_record(live, min(started or run.now, run.now), target, grace, observing=run.observing)
     return Decision(
         outcome=Outcome.WAIT,
-        next_step=_heal_step(run, target),
+        next_step=_heal_step(run, target, live),
         facts={"heal": record.as_dict()},
         **decision,
     )
@@ -183,7 +195,7 @@ def _crawler_wait(run: _Stuck, target: WaitTarget) -> Decision:
         return run.stop(f"waits in {run.state_name} on a crawler it does not name")
     if not crawler.startswith(tuple(run.settings.crawler_prefixes)):
         return run.stop(f"waits in {run.state_name} on crawler {crawler}, outside the watchdog's scope")
-    live = live_record(run.incident, target, observing=run.observing)
+    live = _live(run, target)
     last_resort = _after_grace(run, target, live)
     if last_resort is not None:
         return last_resort
@@ -233,7 +245,7 @@ def _athena_wait(run: _Stuck, target: WaitTarget) -> Decision:
     workgroup = target.workgroup
     if not workgroup or workgroup not in run.settings.workgroups:
         return run.stop(f"runs Athena work in {run.state_name} outside the workgroups in scope ({workgroup})")
-    live = live_record(run.incident, target, observing=run.observing)
+    live = _live(run, target)
     last_resort = _after_grace(run, target, live)
     if last_resort is not None:
         return last_resort
