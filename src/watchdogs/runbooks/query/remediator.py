@@ -13,7 +13,6 @@ then on the workgroup ``GetQueryExecution`` reports, which alone may lead to an 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
@@ -39,6 +38,8 @@ from watchdogs.settings import Mode
 from watchdogs.shared import foreign_origin, is_opted_out, tags_from_pairs, workgroup_arn
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from watchdogs.clients import AwsClients
     from watchdogs.incidents import Evidence, Incident, ResourceState
     from watchdogs.runbooks.discovery import DiscoveryContext, Found
@@ -172,7 +173,9 @@ class QueryRemediator:
             if exc.response.get("Error", {}).get("Code") == "InvalidRequestException" and "not found" in message:
                 return QueryFacts(found=False)
             raise QueryReadError(f"GetQueryExecution {query_id}: {exc}") from exc
-        return QueryFacts.from_execution(dict(response["QueryExecution"]), datetime.now(UTC))
+        from watchdogs.incidents import now_utc  # noqa: PLC0415 - the runbooks' one clock (as crawler, execution)
+
+        return QueryFacts.from_execution(dict(response["QueryExecution"]), now_utc())
 
     def read_workgroup_limits(self, workgroup: str) -> dict[str, Any]:
         """``aws athena get-work-group`` (runbook "Athena Query Timeout": view workgroup limits)."""
