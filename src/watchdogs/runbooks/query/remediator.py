@@ -278,6 +278,8 @@ def pipeline_owned(query_id: str, facts: dict[str, Any], condition: Condition) -
 
 def _at(facts: QueryFacts) -> datetime | None:
     """When the query was submitted (timezone-aware), if known."""
+    from datetime import UTC, datetime  # noqa: PLC0415 - runtime use; the module imports it for types only
+
     if not facts.submitted_at:
         return None
     moment = datetime.fromisoformat(facts.submitted_at.replace("Z", "+00:00"))
