@@ -23,10 +23,9 @@ from watchdogs.runbooks.query.discover import discover as discover_queries
 from watchdogs.runbooks.query.evidence import EVIDENCE_PERMISSIONS
 from watchdogs.runbooks.query.evidence import gather as gather_evidence
 from watchdogs.runbooks.query.facts import QueryFacts
+from watchdogs.runbooks.query.failures import NEEDS_WORKGROUP_LIMITS, classify_facts
 from watchdogs.runbooks.query.pipeline import CORRELATION_READS, owner_run
 from watchdogs.runbooks.query.rules import (
-    NEEDS_WORKGROUP_LIMITS,
-    classify_facts,
     decide_cancelled,
     decide_failed,
     decide_succeeded,
