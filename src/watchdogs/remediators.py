@@ -25,6 +25,16 @@ RUNBOOKS: dict[ResourceType, tuple[str, str]] = {
     ResourceType.EXECUTION: ("watchdogs.runbooks.execution", "ExecutionRemediator"),
 }
 
+#: Lambda handler -> the runbooks its function runs: its own, and those it heals at the cause in-process (a stuck
+#: run's crawler or query). template.yaml grants each function exactly these runbooks' declared permissions, which
+#: ``tests/unit/test_iam_declarations.py`` checks by reading this map.
+FUNCTION_RUNBOOKS: dict[str, tuple[ResourceType, ...]] = {
+    "watchdogs.handlers.glue.lambda_handler": (ResourceType.CRAWLER,),
+    "watchdogs.handlers.athena.lambda_handler": (ResourceType.QUERY,),
+    "watchdogs.handlers.states.lambda_handler": (ResourceType.EXECUTION, ResourceType.CRAWLER, ResourceType.QUERY),
+    "watchdogs.handlers.sweep.lambda_handler": tuple(RUNBOOKS),
+}
+
 
 class Remediators(Mapping[ResourceType, "Remediator"]):
     """The remediators by resource type, each imported and built the first time it is looked up."""

@@ -7,28 +7,35 @@ and the template must grant it: this test fails until both agree.
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from watchdogs.actions import ACTIONS
-from watchdogs.runbooks.crawler import CrawlerRemediator
-from watchdogs.runbooks.execution import ExecutionRemediator
-from watchdogs.runbooks.query import QueryRemediator
+from watchdogs.remediators import FUNCTION_RUNBOOKS, RUNBOOKS
 from watchdogs.sweep import SWEEP_PERMISSIONS
-from watchdogs_local.template import granted_statements, translate_template
+from watchdogs_local.template import granted_statements, load_template, translate_template
 
 ROOT = Path(__file__).resolve().parents[2]
 #: what every function needs to run at all: its incident store, idempotency, alerts, the stack's key, the DLQ
 BASE_SIDS = {"IncidentStore", "IncidentIndexes", "PublishAlerts", "UseStackKey", None}
-REMEDIATORS = {
-    "GlueCrawlerWatchdogFunction": [CrawlerRemediator],
-    "AthenaQueryWatchdogFunction": [QueryRemediator],
-    # heals at the cause: the crawler and query remediations run in-process (delegation)
-    "StepFunctionsWatchdogFunction": [ExecutionRemediator, CrawlerRemediator, QueryRemediator],
-    "SweepFunction": [ExecutionRemediator, CrawlerRemediator, QueryRemediator],
-}
+TEMPLATE = load_template(ROOT / "template.yaml")
+
+
+def _remediators() -> dict[str, list[Any]]:
+    """Function logical id -> its remediator classes, read from the code's map (by the function's Handler)."""
+    functions = {
+        name: resource["Properties"]["Handler"]
+        for name, resource in TEMPLATE["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    classes = {t: getattr(import_module(module), name) for t, (module, name) in RUNBOOKS.items()}
+    return {name: [classes[t] for t in FUNCTION_RUNBOOKS[handler]] for name, handler in functions.items()}
+
+
+REMEDIATORS = _remediators()
 READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Query")
 
 
