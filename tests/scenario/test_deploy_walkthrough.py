@@ -233,6 +233,44 @@ def step_6_a_malformed_event_is_rejected(walk: Walk) -> None:
     assert delivery.result["outcome"] == "rejected"
 
 
+def step_6_smoke_test(walk: Walk, capsys: pytest.CaptureFixture[str]) -> None:
+    # `watchdogs-ops --stack-name acme-watchdogs-prod smoke` (functions invoked in-process: moto runs no Lambda code)
+    from watchdogs.ops import main
+
+    def invoke(name: str, event: dict[str, Any]) -> dict[str, Any]:
+        function = next(f for f in walk.deployment.functions.values() if f.name == name)
+        delivery = walk.router.invoke(function, event)
+        assert delivery.error is None, delivery.error
+        result: dict[str, Any] = delivery.result
+        return result
+
+    capsys.readouterr()
+    code = main(["--stack-name", STACK, "--endpoint", walk.emulator.endpoint, "smoke"], invoke=invoke)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "SMOKE PASSED: 4/4 functions" in out
+    # the blast radius it prints is step 4's, for these names
+    assert "CrawlerPrefixes = acme-lake-prod-" in out
+    assert "glue:StartCrawler, glue:StopCrawler" in out
+
+
+def step_7_the_report_drives_the_rollout(walk: Walk, capsys: pytest.CaptureFixture[str]) -> None:
+    # `watchdogs-ops --stack-name acme-watchdogs-prod report --since 7d`: crawlers acted, pipelines only observed
+    from watchdogs.ops import main
+
+    capsys.readouterr()
+    code = main(["--stack-name", STACK, "--endpoint", walk.emulator.endpoint, "report", "--since", "7d"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip().split(" ", 1)[0] in SERVICES}
+    assert "start_crawler" in rows["crawler"], out  # what the crawler watchdog did
+    assert "redrive_execution" in rows["execution"], out  # what observe mode would have done
+    assert "resolved 1" in rows["crawler"], out
+
+
+SERVICES = ("crawler", "query", "execution")
+
+
 def step_5_filters_route_alerts(walk: Walk) -> None:
     page, channel = walk.received("page"), walk.received("channel")
     assert channel, "the environment's channel received nothing"
@@ -286,7 +324,15 @@ def _condition(value: str) -> Any:
     return Condition(value)
 
 
-def test_the_deploy_walkthrough_holds_end_to_end(walk: Walk) -> None:
+def test_the_deploy_walkthrough_holds_end_to_end(
+    walk: Walk, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from watchdogs_local.emulator import FAKE_CREDENTIALS, REGION
+
+    for key in ("INCIDENT_TABLE", "ALERT_TOPIC_ARN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
     steps: list[Callable[[Walk], Any]] = [
         step_2_the_parameters_are_the_documents,
         step_3_the_stack_is_named_after_you_and_says_who_is_alerted,
@@ -298,6 +344,8 @@ def test_the_deploy_walkthrough_holds_end_to_end(walk: Walk) -> None:
     crawler = step_6_crawlers_are_remediated(walk)
     execution = step_6_pipelines_are_only_observed(walk)
     step_6_a_malformed_event_is_rejected(walk)
+    step_6_smoke_test(walk, capsys)
     step_5_filters_route_alerts(walk)
+    step_7_the_report_drives_the_rollout(walk, capsys)
     step_7_the_dashboard_has_data(walk)
     step_8_sam_delete_keeps_the_incident_history(walk, crawler, execution)
