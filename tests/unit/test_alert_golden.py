@@ -152,3 +152,15 @@ def test_docs_show_the_golden_messages() -> None:
         DOC.write_text(head + section + tail)
         text = DOC.read_text()
     assert section in text, "docs/alerts.md is out of date: run UPDATE_GOLDEN=1 pytest tests/unit/test_alert_golden.py"
+
+
+def test_only_open_transitions_carry_the_failure_evidence() -> None:
+    # Given incidents whose evidence (the failed crawl's log lines) was gathered while they were open
+    for name, case in cases().items():
+        email = rendered(case)["email.txt"]
+        # Then a resolved or closed message leaves that diagnosis out (stale once recovered), the others show it
+        if case.event in {"resolved", "closed"}:
+            assert case.incident.evidence, name
+            assert "EVIDENCE:" not in email, name
+        elif case.incident.evidence:
+            assert "EVIDENCE:" in email, name

@@ -237,7 +237,8 @@ def build(incident: Incident, event: str, ctx: AlertContext, *, timeline: int = 
         why_human=_why_human(incident, summary) if event == "escalate" else None,
         done=done,
         facts=[] if event == "resolved" else human_facts(incident.facts, already_said=summary),
-        evidence=list(incident.evidence),
+        # the diagnosis of the failure: news while it is open, stale once it recovered (the incident keeps it)
+        evidence=[] if event in {"resolved", "closed"} else list(incident.evidence),
         links=console_links(incident, ctx),
         runbook=runbook_link(incident.runbook_section, ctx),
         commands=commands,
