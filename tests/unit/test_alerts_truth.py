@@ -176,7 +176,10 @@ def test_links_cover_crawler_log_stream_query_and_execution_with_failed_state() 
     assert query[0].url.endswith("#/query-editor/history/5e7a9c1d-2b3f-4a6e-8c0d-1f2e3a4b5c6d")
     execution = console_links(CASES["wait-execution-awaits-crawler-heal"].incident, CONTEXT)
     assert "#/v2/executions/details/arn:aws:states:eu-west-1" in execution[0].url
-    assert "failed state: WaitForCrawler" in execution[0].label
+    # a stuck run is in its state, not failed in it; a failed run names the state it failed in
+    assert "stuck in WaitForCrawler" in execution[0].label
+    failed = CASES["wait-execution-awaits-crawler-heal"].incident.model_copy(update={"condition": Condition.FAILED})
+    assert "failed state: WaitForCrawler" in console_links(failed, CONTEXT)[0].label
 
 
 def test_a_hostile_name_cannot_redirect_a_link() -> None:

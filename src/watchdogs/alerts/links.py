@@ -99,7 +99,8 @@ def console_links(incident: Incident, ctx: AlertContext) -> list[Link]:
     if kind == "query":
         return [Link("Query", f"{base}/athena/home?region={region}#/query-editor/history/{quote(rid, safe='')}")]
     failed = failed_state(incident)
-    label = f"Execution (failed state: {failed})" if failed else "Execution"
+    which = "stuck in" if incident.condition.value == "STUCK" else "failed state:"
+    label = f"Execution ({which} {failed})" if failed else "Execution"
     return [Link(label, f"{base}/states/home?region={region}#/v2/executions/details/{quote(rid, safe=':')}")]
 
 
