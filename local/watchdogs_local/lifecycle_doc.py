@@ -44,6 +44,25 @@ the runbook:
 
 The multi-step remediations below keep their step in the incident's `pending_step`; the engine refuses a decision
 whose next step its runbook's table does not allow.
+
+A run whose cause (a crawler or a query) is being healed waits for that heal: the run's incident records the heal
+and its grace, and the run is never stopped inside it, whatever order the sweep visits things in. A heal only
+observed (observe mode), made before the run was redriven, or never acted on does not start that grace early.
+
+## Proven over random histories
+
+`tests/property/` drives each runbook through the engine over in-memory fakes (`test_crawler_histories.py`,
+`test_query_histories.py`, `test_execution_histories.py`: the three runbooks through one engine, runs waiting on a
+crawler, their own query, Athena work through Lambda or nothing) and through the deployed handlers and sweep
+against moto (`test_moto_histories.py`, `test_moto_execution_histories.py`). A history interleaves state-change
+events delivered 0..n times, late and out of order (the watchdogs' own echoes included), sweeps in any order,
+clock advances, faults on any AWS call (throttle, 5xx, AccessDenied, timeouts before sending and after success),
+SNS outages, mode switches, acknowledgements and opt-out tags. Checked after every step: at most one mutating call
+per decision; none while held or quarantined, out of scope or opted out; the budget never exceeded; resolved only
+when recovered; a run never stopped while its cause's heal is in grace; every transition delivered exactly once by
+message id once SNS works; observe mode calls nothing mutating and notifies each transition at most once; the
+item stays bounded. `make test` runs a fixed, derandomized budget (the counts appear in pytest's summary under
+"property histories"); `make soak` runs thousands with fresh randomness.
 """
 
 
