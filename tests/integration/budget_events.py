@@ -1,0 +1,332 @@
+"""The event handlers' further rows of the calls table: Glue resolve, Athena cancel and echo, Step Functions failures,
+and a duplicate delivery per source. Step Functions rows run the runbook's pipeline in moto's interpreter."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+
+from tests.integration.test_states_watchdog import (
+    RAW_LOOP,
+    current_state,
+    hold,
+    release,
+    status_of,
+    stuck_finding,
+    wait_until,
+)
+from tests.support.call_budget import CallPath
+
+CLAIMED = ("claim", "sent")
+LOAD = "Query: the resource's incidents and budget"
+
+
+# ------------------------------------------------------------------------------------------------ Glue, Athena
+def _glue_resolved(ctx: Any) -> None:
+    from tests.integration.test_glue_watchdog import RAW, event, invoke
+    from watchdogs_local.moto_ext.glue import set_crawl
+
+    body = event("glue-crawler-failed-internal-service-exception")
+    set_crawl(RAW, "FAILED", error_message=body["detail"]["errorMessage"])
+    invoke(body, ctx.context)
+    set_crawl(RAW, "SUCCEEDED")
+    ctx.calls.reset()
+    assert invoke(event("glue-crawler-succeeded"), ctx.context)["results"][0]["outcome"] == "resolved"
+
+
+def _athena_cancel(ctx: Any) -> None:
+    from tests.integration.test_athena_watchdog import engine, stuck_finding, stuck_query
+
+    ctx.last = stuck_query(ctx.fixture)
+    ctx.calls.reset()
+    assert engine().handle(stuck_finding(ctx.last)).actions == ["stop_query:cancelled"]
+
+
+def _athena_echo(ctx: Any) -> None:
+    from tests.integration.test_athena_watchdog import event, invoke
+
+    _athena_cancel(ctx)
+    ctx.calls.reset()
+    assert invoke(event("athena-query-cancelled", ctx.last))["results"][0]["outcome"] == "resolved"
+
+
+def _athena_duplicate(ctx: Any) -> None:
+    from tests.integration.test_athena_watchdog import event, fail, invoke, start_query
+
+    query_id = start_query(ctx.fixture)
+    fail(query_id, "athena-query-failed-user-sql-error")
+    first = event("athena-query-failed-user-sql-error", query_id)
+    invoke(first)
+    ctx.calls.reset()
+    assert invoke({**first, "id": "another-delivery-id"}).get("duplicate") is True
+
+
+# ------------------------------------------------------------------------------------------------ Step Functions
+def _failed_run(ctx: Any, run_id: str) -> str:
+    """A pipeline run that fails on a transient error: its raw crawler is already busy (CrawlerRunningException)."""
+    sfn = boto3.client("stepfunctions")
+    hold("glue::crawl")
+    boto3.client("glue").start_crawler(Name=ctx.fixture.names.crawler("raw"))
+    arn = ctx.fixture.start_pipeline(sfn, run_id)
+    wait_until(lambda: status_of(sfn, arn) == "FAILED", what="the run to fail")
+    release("glue::crawl")
+    return str(arn)
+
+
+def _states_redrive(ctx: Any) -> None:
+    from tests.integration.test_states_watchdog import invoke, status_event
+
+    arn = _failed_run(ctx, "run-budget-transient")
+    ctx.calls.reset()
+    result = invoke(status_event(arn, "FAILED", event_id="evt-budget-failed"), ctx.context)
+    assert result["results"][0]["actions"] == ["redrive_execution:redriven"]
+
+
+def _states_duplicate(ctx: Any) -> None:
+    from tests.integration.test_states_watchdog import invoke, status_event
+
+    arn = _failed_run(ctx, "run-budget-duplicate")
+    invoke(status_event(arn, "FAILED", event_id="evt-budget-first"), ctx.context)
+    ctx.calls.reset()
+    assert invoke(status_event(arn, "FAILED", event_id="evt-budget-copy"), ctx.context).get("duplicate") is True
+
+
+def _states_data_quality(ctx: Any) -> None:
+    from tests.integration.test_states_watchdog import _finish_newest_query, _newest_query, _ran, invoke, status_event
+    from watchdogs_local.moto_ext.athena import set_query_execution
+
+    sfn = boto3.client("stepfunctions")
+    hold("athena::execution")
+    arn = ctx.fixture.start_pipeline(sfn, "run-budget-dq")
+    for step in ("Staging", "Marts"):  # the models succeed
+
+        def reached(step: str = step) -> bool:
+            return current_state(sfn, arn) == f"CheckDbt{step}" or _ran(sfn, arn, step)
+
+        wait_until(reached, what=step)
+        _finish_newest_query(ctx.fixture, "SUCCEEDED")
+    wait_until(lambda: current_state(sfn, arn) in {"WaitForDbtTests", "CheckDbtTests"}, what="the dbt tests step")
+    failed = {"state": "FAILED", "error_category": 2, "error_type": 1, "error_message": "3 tests failed"}
+    set_query_execution(_newest_query(ctx.fixture), **failed)  # type: ignore[arg-type]
+    wait_until(lambda: status_of(sfn, arn) == "FAILED", what="the run to fail")
+    ctx.calls.reset()
+    result = invoke(status_event(arn, "FAILED", event_id="evt-budget-dq"), ctx.context)
+    assert (result["results"][0]["outcome"], result["results"][0]["actions"]) == (
+        "notify",
+        ["reconcile_metadata:reconciled"],
+    ), result
+
+
+def _waiting_run(ctx: Any, run_id: str) -> str:
+    """A pipeline run looping in its raw-crawler wait (the crawl held RUNNING), past the compressed thresholds."""
+    sfn = boto3.client("stepfunctions")
+    hold("glue::crawl")
+    arn = ctx.fixture.start_pipeline(sfn, run_id)
+    wait_until(lambda: current_state(sfn, arn) in RAW_LOOP, what="the raw crawler wait loop")
+    time.sleep(1.2)
+    return str(arn)
+
+
+def _states_aborted(ctx: Any) -> None:
+    from tests.integration.test_states_watchdog import invoke, status_event
+
+    arn = _waiting_run(ctx, "run-budget-aborted")
+    boto3.client("stepfunctions").stop_execution(executionArn=arn, error="Operator", cause="stopped by hand")
+    ctx.calls.reset()
+    result = invoke(status_event(arn, "ABORTED", event_id="evt-budget-aborted"), ctx.context)
+    assert "reconcile_metadata:reconciled" in result["results"][0]["actions"], result
+
+
+def _states_heal(ctx: Any) -> None:
+    from tests.integration.test_states_watchdog import handle
+
+    arn = _waiting_run(ctx, "run-budget-heal")
+    ctx.calls.reset()
+    result = handle(stuck_finding(arn, ctx.fixture.state_machine_arn))
+    assert (result.outcome, [d.actions for d in result.delegated]) == ("wait", [["stop_crawler:stopping"]])
+
+
+BUDGET: list[CallPath] = [
+    CallPath(
+        "glue-resolved",
+        "Glue: restarted crawl Succeeded → resolve",
+        {
+            "dynamodb.Query": 1,
+            "glue.GetCrawler": 1,
+            "dynamodb.TransactWriteItems": 1,
+            "sns.Publish": 1,
+            "dynamodb.PutItem": 1,
+        },
+        (
+            LOAD,
+            "GetCrawler: this crawl's success, not an earlier one's",
+            "TransactWriteItems: close (conditional)",
+            "Publish",
+        ),
+        ("sent",),
+        "glue",
+        _glue_resolved,
+    ),
+    CallPath(
+        "athena-cancel",
+        "Athena: stuck query (sweep finding) → cancel",
+        {
+            "dynamodb.Query": 1,
+            "athena.GetQueryExecution": 1,
+            "athena.ListTagsForResource": 1,
+            "dynamodb.TransactWriteItems": 1,
+            "athena.StopQueryExecution": 1,
+            "dynamodb.PutItem": 2,
+            "sns.Publish": 1,
+        },
+        (
+            LOAD,
+            "GetQueryExecution: still RUNNING just before acting",
+            "ListTagsForResource: the workgroup's opt-out",
+            "StopQueryExecution",
+            "PutItem: outcome",
+            "Publish",
+        ),
+        CLAIMED,
+        "athena",
+        _athena_cancel,
+    ),
+    CallPath(
+        "athena-echo",
+        "Athena: CANCELLED echo of its own cancel → resolve",
+        {"dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1, "sns.Publish": 1, "dynamodb.PutItem": 1},
+        (LOAD, "TransactWriteItems: close (conditional)", "Publish"),
+        ("sent",),
+        "athena",
+        _athena_echo,
+    ),
+    CallPath(
+        "athena-duplicate",
+        "Athena: the same FAILED transition again (another event id)",
+        {"dynamodb.Query": 1},
+        ("Query: finds the key",),
+        (),
+        "athena",
+        _athena_duplicate,
+    ),
+    CallPath(
+        "states-redrive",
+        "Step Functions: run FAILED (transient) → redrive",
+        {
+            "dynamodb.Query": 2,
+            "stepfunctions.DescribeExecution": 1,
+            "stepfunctions.GetExecutionHistory": 1,
+            "stepfunctions.ListTagsForResource": 1,
+            "dynamodb.TransactWriteItems": 1,
+            "stepfunctions.RedriveExecution": 1,
+            "dynamodb.PutItem": 2,
+            "sns.Publish": 1,
+        },
+        (
+            LOAD,
+            "DescribeExecution: error, cause, redrive count",
+            "GetExecutionHistory: the failed state (classification)",
+            "ListTagsForResource: opt-out",
+            "RedriveExecution",
+            "PutItem: outcome",
+            "Publish",
+        ),
+        ("declared", *CLAIMED),
+        "lakehouse",
+        _states_redrive,
+    ),
+    CallPath(
+        "states-data-quality",
+        "Step Functions: run FAILED on its dbt tests (data quality) → notify the owners, reconcile",
+        {
+            "dynamodb.Query": 2,
+            "stepfunctions.DescribeExecution": 1,
+            "stepfunctions.GetExecutionHistory": 1,
+            "athena.GetQueryExecution": 1,
+            "stepfunctions.ListTagsForResource": 1,
+            "dynamodb.PutItem": 3,
+            "dynamodb.UpdateItem": 1,
+            "sns.Publish": 1,
+        },
+        (
+            LOAD,
+            "DescribeExecution: error and cause",
+            "GetExecutionHistory: the failed state (DbtTestsFailed: data quality)",
+            "ListTagsForResource: opt-out (the reconcile is an action)",
+            "Query status-index: the run's metadata row",
+            "UpdateItem: the row RUNNING → FAILED (conditional)",
+            "PutItem: outcome",
+            "Publish: to the data owners",
+        ),
+        ("evidence", *CLAIMED),
+        "lakehouse",
+        _states_data_quality,
+    ),
+    CallPath(
+        "states-duplicate",
+        "Step Functions: the same FAILED again (another event id)",
+        {"dynamodb.Query": 1},
+        ("Query: finds the key",),
+        (),
+        "lakehouse",
+        _states_duplicate,
+    ),
+    CallPath(
+        "states-aborted",
+        "Step Functions: run ABORTED by an operator → reconcile the metadata row",
+        {
+            "dynamodb.Query": 2,
+            "stepfunctions.DescribeExecution": 1,
+            "stepfunctions.GetExecutionHistory": 1,
+            "stepfunctions.ListTagsForResource": 1,
+            "dynamodb.PutItem": 3,
+            "dynamodb.UpdateItem": 1,
+            "sns.Publish": 1,
+        },
+        (
+            LOAD,
+            "DescribeExecution: who stopped it, and why",
+            "ListTagsForResource: opt-out (the reconcile is an action)",
+            "Query status-index: the run's metadata row",
+            "UpdateItem: the row RUNNING → ABORTED (conditional)",
+            "PutItem: outcome",
+            "Publish",
+        ),
+        ("history", *CLAIMED),
+        "lakehouse",
+        _states_aborted,
+    ),
+    CallPath(
+        "states-heal",
+        "Step Functions: run stuck on its crawler (sweep finding) → heal the crawler",
+        {
+            "dynamodb.Query": 3,
+            "stepfunctions.DescribeExecution": 1,
+            "stepfunctions.GetExecutionHistory": 1,
+            "stepfunctions.ListTagsForResource": 1,
+            "dynamodb.PutItem": 5,
+            "sns.Publish": 2,
+            "glue.GetCrawler": 1,
+            "glue.GetTags": 1,
+            "dynamodb.TransactWriteItems": 1,
+            "glue.StopCrawler": 1,
+        },
+        (
+            "Query: the run's incidents and budget",
+            "DescribeExecution: still RUNNING",
+            "GetExecutionHistory: where it waits (the cause)",
+            "Publish: the run waits on its healed crawler",
+            "Query: the crawler's incidents and budget",
+            "GetCrawler: confirm RUNNING just before acting",
+            "GetTags: the crawler's opt-out",
+            "StopCrawler",
+            "PutItem: the crawler's outcome",
+            "Publish: the crawler act",
+        ),
+        ("declared", "declared", "claim", "claim", "sent", "sent", "link"),
+        "lakehouse",
+        _states_heal,
+    ),
+]
