@@ -58,16 +58,21 @@ class CallPath:
 
 def render(paths: list[CallPath]) -> str:
     lines = [
-        "| path | calls | runbook minimum | above the minimum, and why | the calls |",
+        "| path | calls | runbook minimum | above the minimum (legend below) | the calls |",
         "|---|---|---|---|---|",
     ]
     for path in paths:
-        calls = ", ".join(
-            f"{name.split('.', 1)[1]} x{n}" if n > 1 else name.split(".", 1)[1] for name, n in path.calls.items()
-        )
+        calls = ", ".join(_times(name.split(".", 1)[1], n) for name, n in path.calls.items())
         counted: dict[str, int] = {}
         for key in path.extra:
             counted[key] = counted.get(key, 0) + 1
-        extra = "; ".join(f"{EXTRA[k]}{f' x{n}' if n > 1 else ''}" for k, n in counted.items()) or "-"
+        extra = ", ".join(_times(key, n) for key, n in counted.items()) or "-"
         lines.append(f"| {path.title} | {path.total} | {len(path.minimum)} | {extra} | {calls} |")
+    used = {key for path in paths for key in path.extra}
+    lines += ["", "Above the minimum, one call each:", ""]
+    lines += [f"- `{key}`: {text}" for key, text in EXTRA.items() if key in used]
     return "\n".join(lines)
+
+
+def _times(name: str, n: int) -> str:
+    return f"{name} x{n}" if n > 1 else name
