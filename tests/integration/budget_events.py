@@ -139,6 +139,23 @@ def _states_aborted(ctx: Any) -> None:
     assert "reconcile_metadata:reconciled" in result["results"][0]["actions"], result
 
 
+def _states_timed_out(ctx: Any) -> None:
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    from tests.integration.test_states_watchdog import invoke, status_event
+
+    arn = _waiting_run(ctx, "run-budget-timed-out")
+    boto3.client("stepfunctions").stop_execution(executionArn=arn)  # ends the interpreter's run ...
+    execution = stepfunctions_parser_backends["123456789012"]["us-east-1"].describe_execution(arn)
+    execution.exec_status = ExecutionStatus.TIMED_OUT  # ... as a run past its TimeoutSeconds ends
+    execution.error, execution.cause = "States.Timeout", "run exceeded its TimeoutSeconds"
+    ctx.calls.reset()
+    result = invoke(status_event(arn, "TIMED_OUT", event_id="evt-budget-timed-out"), ctx.context)
+    assert result["key"].endswith("#TIMED_OUT#0"), result
+    assert "reconcile_metadata:reconciled" in result["results"][0]["actions"], result
+
+
 def _states_heal(ctx: Any) -> None:
     from tests.integration.test_states_watchdog import handle
 
@@ -297,6 +314,31 @@ BUDGET: list[CallPath] = [
         ("history", *CLAIMED),
         "lakehouse",
         _states_aborted,
+    ),
+    CallPath(
+        "states-timed-out",
+        "Step Functions: run TIMED_OUT → reconcile the metadata row",
+        {
+            "dynamodb.Query": 2,
+            "stepfunctions.DescribeExecution": 1,
+            "stepfunctions.GetExecutionHistory": 1,
+            "stepfunctions.ListTagsForResource": 1,
+            "dynamodb.PutItem": 3,
+            "dynamodb.UpdateItem": 1,
+            "sns.Publish": 1,
+        },
+        (
+            LOAD,
+            "DescribeExecution: States.Timeout",
+            "ListTagsForResource: opt-out (the reconcile is an action)",
+            "Query status-index: the run's metadata row",
+            "UpdateItem: the row RUNNING → TIMED_OUT (conditional)",
+            "PutItem: outcome",
+            "Publish",
+        ),
+        ("history", *CLAIMED),
+        "lakehouse",
+        _states_timed_out,
     ),
     CallPath(
         "states-heal",

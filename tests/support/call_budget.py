@@ -21,7 +21,7 @@ EXTRA = {
     "retag": "tags read again right before the action (discovery read them for the threshold)",
     "correlate": "evidence read: which pipeline run issued the query (ListStateMachines; no run of it here)",
     "declared": "read the STUCK/FAILED decision declares up front (a stop or reconcile needs it), unused on this path",
-    "history": "GetExecutionHistory: where the run stopped, for the alert (an abort needs no classification)",
+    "history": "GetExecutionHistory: where the run stopped, for the alert (an abort or timeout needs no triage)",
     "link": "the execution's record updated with the delegated crawler's result",
 }
 
