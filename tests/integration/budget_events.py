@@ -36,6 +36,17 @@ def _glue_resolved(ctx: Any) -> None:
     assert invoke(event("glue-crawler-succeeded"), ctx.context)["results"][0]["outcome"] == "resolved"
 
 
+def _glue_copy(ctx: Any) -> None:
+    from tests.integration.test_glue_watchdog import RAW, event, invoke
+    from watchdogs_local.moto_ext.glue import set_crawl
+
+    body = event("glue-crawler-failed-internal-service-exception")
+    set_crawl(RAW, "FAILED", error_message=body["detail"]["errorMessage"])
+    invoke(body, ctx.context)
+    ctx.calls.reset()
+    assert invoke({**body, "id": "another-delivery-id"}, ctx.context)["results"][0]["outcome"] == "unchanged"
+
+
 def _athena_cancel(ctx: Any) -> None:
     from tests.integration.test_athena_watchdog import engine, stuck_finding, stuck_query
 
@@ -185,6 +196,15 @@ BUDGET: list[CallPath] = [
         ("sent",),
         "glue",
         _glue_resolved,
+    ),
+    CallPath(
+        "glue-copy",
+        "Glue: the same Failed with another event id (a storm's copy) → unchanged",
+        {"dynamodb.Query": 1, "glue.GetCrawler": 1},
+        (LOAD, "GetCrawler: the same failed crawl as the open incident?"),
+        (),
+        "glue",
+        _glue_copy,
     ),
     CallPath(
         "athena-cancel",
