@@ -14,6 +14,11 @@ import pytest
 import requests
 
 from tests.support.aws import ACCOUNT, REGION, ApiCalls, Subscriber, create_tables_from_template
+from tests.support.property_report import (  # noqa: F401 - hooks: the property histories' counts in the summary
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
 
 INCIDENT_TABLE = "watchdogs-test-incidents"
 TOPIC_NAME = "watchdogs-test-alerts"

@@ -28,6 +28,7 @@ from watchdogs.incidents import (
 )
 from watchdogs.models.domain import Decision, IncidentStatus, Outcome
 from watchdogs.observability import count, logger
+from watchdogs.settings import Mode
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -127,18 +128,25 @@ class Acting:
 
     def _verify_intents(self, incident: Incident, budget: Budget, now: datetime) -> tuple[Incident, Budget | None]:
         """Visible effects are recorded. A deferred call (throttled, never sent, or unknown and not visible) of an
-        action that is harmless to repeat stays, to be made again now. Anything else is abandoned: its budget is
-        refunded and, when the transition made no call at all, the incident's decision state is rolled back to
-        what it was before the claim, so the fresh decision is not misled by a step that never happened."""
+        action that is harmless to repeat stays, to be made again now -- but only to finish a transition that
+        already took effect (e.g. the metadata row of a run already stopped: a fresh decision would not plan it
+        again), and never in observe mode. Anything else is abandoned: the fresh decision plans it again, if still
+        right, through every guard (mode, opt-out tags, scope, holds, budget; a redrive with the same token). An
+        abandoned call's budget is refunded and, when the transition made no call at all, the incident's decision
+        state is rolled back to what it was before the claim, so the fresh decision is not misled by a step that
+        never happened."""
         entries: list[TimelineEntry] = []
         done = dict(incident.actions_done)
         attempts = incident.attempts
         refund: list[float] = []
         visible_any = False
         kept: list[Intent] = []
+        prior_attempts = int((incident.intents[0].prior or {}).get("attempts", 0)) if incident.intents else 0
+        may_finish = self.settings.mode is not Mode.OBSERVE
         for intent in incident.intents:
             seen = effects.verify(self.clients, intent.action, intent.params, intent.baseline)
-            if not seen and intent.retry_at and ACTIONS[intent.action].idempotent:
+            took_effect = visible_any or incident.attempts > prior_attempts
+            if not seen and intent.retry_at and ACTIONS[intent.action].idempotent and took_effect and may_finish:
                 kept.append(intent)
                 continue
             if seen:

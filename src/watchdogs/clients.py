@@ -34,9 +34,11 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "athena": (
         "BatchGetQueryExecution",
         "GetQueryExecution",
+        "GetQueryResults",
         "GetWorkGroup",
         "ListQueryExecutions",
         "ListTagsForResource",
+        "StartQueryExecution",
         "StopQueryExecution",
     ),
     "stepfunctions": (

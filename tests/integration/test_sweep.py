@@ -336,9 +336,9 @@ def test_stuck_execution_is_found_and_stopped(lakehouse: dict[str, Any], subscri
     # Then it is not mistaken for a lost failure: only the incident is resumed
     assert [i.kind for i in again.items] == ["resume"]
     assert stuck not in {i.resource.split("#", 1)[1] for i in again.items if i.kind == "lost-failure"}
-    # And the stuck incident is closed: the run is no longer stuck, nothing stays open to be resumed forever
+    # And the stuck incident is closed (not resolved: the run did not recover), nothing stays open to be resumed
     assert active(ResourceType.EXECUTION, stuck) == {}
-    assert outcomes(subscriber) == [(stuck, "STUCK", "resolved")]
+    assert outcomes(subscriber) == [(stuck, "STUCK", "closed")]
     assert [i.kind for i in sweep().items] == []
 
 

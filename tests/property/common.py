@@ -90,13 +90,14 @@ def assert_delivered_exactly_once(store: LoggingStore, published: Iterable[str])
 def assert_effects_recorded(store: LoggingStore, effective: Counter[tuple[str, str, str]]) -> None:
     """Every effective call (resource, time, action) appears as an action entry on an incident, except calls whose
     intent is still pending settlement."""
-    recorded: Counter[tuple[str, str, str]] = Counter()
-    for version in store.log:
-        recorded |= Counter(
+    per_incident: dict[str, Counter[tuple[str, str, str]]] = {}
+    for version in store.log:  # an incident's versions repeat its entries: the union over them, per incident
+        per_incident[version.incident_id] = per_incident.get(version.incident_id, Counter()) | Counter(
             (version.resource_id, e.at, e.step or "")
             for e in version.timeline
             if e.kind == "action" and e.outcome not in {"failed", "throttled"}
         )
+    recorded = sum(per_incident.values(), Counter())  # two incidents may each make the same call at the same time
     pending = sum(len(i.intents) for i in store.current.values())
     missing = effective - recorded
     assert sum(missing.values()) <= pending, f"effective calls never recorded: {dict(missing)}"

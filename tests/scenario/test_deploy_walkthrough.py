@@ -163,7 +163,8 @@ def step_4_each_scope_grants_what_the_document_says(walk: Walk) -> None:
         "crawler/acme-lake-prod-*": ["glue:StartCrawler", "glue:StopCrawler"],
         "execution:acme-orders-prod-*:*": ["states:RedriveExecution", "states:StopExecution"],
         "workgroup/acme-analysts-prod": ["athena:StopQueryExecution"],
-        "workgroup/acme-dbt-prod": ["athena:StopQueryExecution"],
+        # + the evidence query (Elementary's failing tests, read-only SQL) runs in the pipeline workgroup
+        "workgroup/acme-dbt-prod": ["athena:StartQueryExecution", "athena:StopQueryExecution"],
         "table/acme-pipeline-runs-prod": ["dynamodb:UpdateItem"],
     }
     for pattern, actions in scoped.items():  # the blast-radius table of step 4 says the same

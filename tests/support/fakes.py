@@ -3,6 +3,7 @@ and an SNS notifier that can be down. They implement exactly the calls the watch
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 from watchdogs.notifier import Notifier, NotifyError
 
 FAULTS = ("throttle", "5xx", "denied", "timeout-before", "timeout-after")
+_CALL_SEQ = itertools.count()
 
 
 class Clock:
@@ -49,6 +51,7 @@ class MutatingCall:
     at: datetime
     effective: bool  # the call changed the resource
     already_visible: bool  # the effect it asks for was already there (a doubled call)
+    seq: int = field(default_factory=lambda: next(_CALL_SEQ))  # order across every fake's call log
 
 
 @dataclass

@@ -210,9 +210,9 @@ def test_operator_commands_follow_the_watchdogs_ops_syntax(kind: str) -> None:
 
 
 def _runbook_sections() -> set[str]:
-    from watchdogs.runbooks.crawler import rules as crawler
+    from watchdogs.runbooks.crawler import failures as crawler
     from watchdogs.runbooks.execution import rules as execution
-    from watchdogs.runbooks.query import rules as query
+    from watchdogs.runbooks.query import failures as query
 
     return {
         v

@@ -17,9 +17,9 @@ SERVICES = {"glue": "glue", "athena": "athena", "states": "stepfunctions", "sns"
 
 
 def declared_operations() -> dict[str, set[str]]:
-    """Every API operation the runbooks, their discovery and the actions declare (their IAM actions)."""
+    """Every API operation the runbooks, their discovery, their evidence and the actions declare (IAM actions)."""
     classes = [getattr(import_module(module), name) for module, name in RUNBOOKS.values()]
-    permissions = {p for c in classes for p in (*c.read_permissions, *c.discovery_permissions)}
+    permissions = {p for c in classes for p in (*c.read_permissions, *c.discovery_permissions, *c.evidence_permissions)}
     permissions |= {p for a in ACTIONS.values() for p in a.iam_actions} | {"sns:Publish"}
     by_service: dict[str, set[str]] = {}
     for permission in permissions:

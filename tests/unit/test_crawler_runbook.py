@@ -16,16 +16,16 @@ from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome,
 from watchdogs.models.events import CrawlerStateChangeEvent
 from watchdogs.runbooks.crawler import STEPS, CrawlerRemediator, findings_from_event
 from watchdogs.runbooks.crawler.facts import EXPECT_NEW_DATA_TAG, CrawlerFacts, crawler_facts, expects_new_data
-from watchdogs.runbooks.crawler.recovery import decide_no_new_data, decide_recovered, decide_started
-from watchdogs.runbooks.crawler.reset import decide_stuck
-from watchdogs.runbooks.crawler.rules import (
+from watchdogs.runbooks.crawler.failures import (
     RUNBOOK_FAILURES,
     RUNBOOK_NO_NEW_DATA,
     RUNBOOK_RESET,
     FailureClass,
     classify_failure,
-    decide_failed,
 )
+from watchdogs.runbooks.crawler.recovery import decide_no_new_data, decide_recovered, decide_started
+from watchdogs.runbooks.crawler.reset import decide_stuck
+from watchdogs.runbooks.crawler.rules import decide_failed
 from watchdogs.runbooks.crawler.steps import Step
 from watchdogs.settings import Settings, load_settings
 

@@ -20,7 +20,7 @@ from watchdogs.runbooks.execution.heal import HealRecord
 from watchdogs.runbooks.execution.remediator import query_facts
 from watchdogs.runbooks.execution.steps import legacy_target
 from watchdogs.runbooks.execution.stuck import decide_stuck
-from watchdogs.settings import Settings
+from watchdogs.settings import Mode, Settings
 
 NOW = datetime(2026, 2, 24, 12, 0, tzinfo=UTC)
 SM = "arn:aws:states:us-east-1:123456789012:stateMachine:lakehouse-mvp-sandbox-data-pipeline"
@@ -186,6 +186,60 @@ def test_after_the_grace_the_run_still_stuck_on_athena_is_stopped_in_every_order
     # Then the last resort applies either way: a fresh heal step does not extend a grace that has passed
     assert is_stop(decision)
     assert decision.classification == "stuck-after-heal"
+
+
+def test_a_heal_recorded_in_observe_mode_is_no_heal_once_remediating() -> None:
+    # Given a run whose heal was only observed (observe mode: the stuck query was never cancelled) long past its
+    # grace, and the watchdog now remediating; the query watchdog cancels the query in this sweep (found by the
+    # execution property histories: the run was stopped as "stuck after heal" in the very sweep that healed it)
+    began = NOW - timedelta(hours=2)
+    prior = incident(heal=healing(f"athena:{WG}", began, QUERY_GRACE, observed=True))
+    for facts in (athena(active=[stuck_query()]), athena(cancelled=[cancelled_at(NOW - timedelta(seconds=1))])):
+        # When the run is decided (run first: its query still stuck; query first: the cancel just landed)
+        decision = decide(facts, prior)
+        # Then the heal starts now (or at the cancel): the run waits, and the fresh record is written (one idle step)
+        assert not is_stop(decision)
+        assert decision.outcome is Outcome.WAIT
+        assert decision.next_step is None
+        heal = HealRecord(**decision.facts["heal"])
+        assert not heal.observed
+        assert heal.deadline(QUERY_GRACE) > NOW
+    # And in observe mode the observed heal keeps its grace (observe reports the last resort remediate would take)
+    observing = settings().model_copy(update={"mode": Mode.OBSERVE})
+    would = decide_stuck(finding(), athena(active=[stuck_query()]), prior, observing, NOW)
+    assert is_stop(would)
+    assert would.classification == "stuck-after-heal"
+
+
+def test_a_heal_no_action_was_recorded_for_begins_at_the_first_cancel_seen() -> None:
+    # Given a heal recorded long ago that never acted (the workgroup was opted out: the cancel was refused), and
+    # the query watchdog cancelling the run's query a second ago, in this sweep (found by the execution property
+    # histories: the run was stopped in the very sweep that healed its cause)
+    prior = incident(heal=healing(f"athena:{WG}", NOW - timedelta(hours=1), QUERY_GRACE))
+    decision = decide(athena(cancelled=[cancelled_at(NOW - timedelta(seconds=1))]), prior)
+    # Then the run waits: the heal's grace runs from that cancel
+    assert (decision.outcome, decision.next_step) == (Outcome.WAIT, Step.HEAL)
+    # And once that grace has passed with the run still stuck, it is stopped
+    later = NOW + timedelta(seconds=QUERY_GRACE)
+    assert is_stop(decide(athena(cancelled=[cancelled_at(NOW - timedelta(seconds=1))]), prior, later))
+
+
+def test_a_heal_from_before_a_redrive_is_no_heal_of_the_redriven_run() -> None:
+    # Given a crawler heal recorded two hours ago, then the run failed and was redriven 4000 s ago, and is stuck
+    # on the same crawler again: its STUCK incident stayed open across the redrive (found by the moto execution
+    # histories: the redriven run was stopped at once, in the sweep that healed its crawler again)
+    prior = incident(heal=healing(f"crawler:{RAW}", NOW - timedelta(hours=2), CRAWLER_GRACE))
+    redriven = {**crawler_wait(), "running_seconds": 4000, "redrive_count": 1}
+    # When the sweep visits the run
+    decision = decide(redriven, prior)
+    # Then the old heal does not count: this attempt's heal starts now, written with one idle round
+    assert not is_stop(decision)
+    assert (decision.outcome, decision.next_step) == (Outcome.WAIT, None)
+    assert HealRecord(**decision.facts["heal"]).started_at == iso(NOW)
+    # And the next round, with the fresh heal recorded, keeps waiting within its grace
+    fresh = incident(pending=None, heal=decision.facts["heal"])
+    again = decide({**redriven, "running_seconds": 4300}, fresh, NOW + timedelta(minutes=5))
+    assert (again.outcome, again.next_step) == (Outcome.WAIT, Step.HEAL)
 
 
 def test_a_cancel_older_than_the_grace_is_no_heal() -> None:

@@ -434,6 +434,16 @@ def test_stuck_finding_for_a_run_that_moved_on() -> None:
     assert young.classification == "not-stuck"
 
 
+@pytest.mark.parametrize("status", ["ABORTED", "FAILED", "TIMED_OUT"])
+def test_stuck_incident_of_a_run_that_ended_unsuccessfully_is_closed_not_resolved(status: str) -> None:
+    # Given an open STUCK incident on a run the re-read shows ended without succeeding (found by the execution
+    # property histories: it was RESOLVED, though "resolve means recovered": the run must have succeeded)
+    # When the sweep resumes it
+    decision = decide_stuck(finding(), {"status": status}, incident(Condition.STUCK), settings(), NOW)
+    # Then the incident is closed as ended, never resolved
+    assert (decision.outcome, decision.classification) == (Outcome.CLOSE, "ended")
+
+
 # ------------------------------------------------------------------------------------------------ failed
 def failed_facts(**overrides: Any) -> dict[str, Any]:
     facts = {

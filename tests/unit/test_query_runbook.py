@@ -18,14 +18,9 @@ from watchdogs.models.events import QueryStateChangeEvent
 from watchdogs.runbooks.query import STEPS, QueryRemediator, dedup_key, findings_from_event
 from watchdogs.runbooks.query.cancel import CANCEL_CONFIRM_SECONDS, decide_stuck
 from watchdogs.runbooks.query.facts import QueryFacts, execution_facts, human_bytes, human_duration, mask_query
+from watchdogs.runbooks.query.failures import OPTIMISATION_ADVICE, classify_failure
 from watchdogs.runbooks.query.remediator import QueryReadError
-from watchdogs.runbooks.query.rules import (
-    OPTIMISATION_ADVICE,
-    classify_failure,
-    decide_cancelled,
-    decide_failed,
-    decide_succeeded,
-)
+from watchdogs.runbooks.query.rules import decide_cancelled, decide_failed, decide_succeeded
 from watchdogs.runbooks.query.steps import Step
 from watchdogs.settings import Settings
 

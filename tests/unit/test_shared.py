@@ -9,7 +9,7 @@ from watchdogs.runbooks.crawler import rules as crawlers
 from watchdogs.runbooks.execution.history import WaitsOn, WaitTarget
 from watchdogs.runbooks.execution.rules import FailureClass
 from watchdogs.runbooks.execution.rules import classify_failure as classify_execution_failure
-from watchdogs.runbooks.query import rules as queries
+from watchdogs.runbooks.query import failures as queries
 from watchdogs.shared import (
     ACCESS_DENIED,
     TAG_FLOOR_SECONDS,

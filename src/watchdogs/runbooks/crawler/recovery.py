@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from watchdogs.models.domain import Condition, Decision, Finding, Outcome, ResourceType, Severity
-from watchdogs.runbooks.crawler.rules import RUNBOOK_NO_NEW_DATA, ignore
+from watchdogs.runbooks.crawler.failures import RUNBOOK_NO_NEW_DATA
+from watchdogs.runbooks.crawler.rules import ignore
 from watchdogs.runbooks.crawler.steps import Step
 
 if TYPE_CHECKING:

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from watchdogs.models.domain import Condition, Decision, Finding, IncidentStatus, Outcome, Severity
+from watchdogs.runbooks.crawler.failures import RUNBOOK_RESET, STUCK_RULE
 from watchdogs.runbooks.crawler.rules import (
-    RUNBOOK_RESET,
-    STUCK_RULE,
     ignore,
     start_crawler,
     stop_crawler,

@@ -20,7 +20,7 @@ from watchdogs.models.domain import Condition
 from watchdogs.runbooks.evidence import EvidenceUnavailableError, TimeBox, attempt, one_line
 from watchdogs.runbooks.query.evidence import failure_of, scan_limit
 from watchdogs.runbooks.query.facts import QueryFacts, human_duration
-from watchdogs.runbooks.query.rules import classify_facts
+from watchdogs.runbooks.query.failures import classify_facts
 
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients

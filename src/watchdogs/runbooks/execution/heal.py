@@ -48,6 +48,7 @@ class HealRecord:
     grace_until: str | None = None  # None: an incident written before the grace was recorded
     rounds: int = 1
     last_action_at: str | None = None  # set by the engine when a delegated child acted
+    observed: bool = False  # recorded in observe mode: a heal that would have begun, nothing was healed
 
     def deadline(self, grace: int) -> datetime:
         if self.grace_until:
@@ -61,6 +62,7 @@ class HealRecord:
             "grace_until": self.grace_until,
             "rounds": self.rounds,
             "last_action_at": self.last_action_at,
+            "observed": self.observed or None,
         }
         return {k: v for k, v in raw.items() if v is not None}
 
@@ -82,6 +84,7 @@ class HealRecord:
             grace_until=raw.get("grace_until"),
             rounds=int(raw.get("rounds") or facts.get("heal_rounds") or 1),
             last_action_at=raw.get("last_action_at"),
+            observed=bool(raw.get("observed")),
         )
 
 
@@ -100,10 +103,16 @@ def recorded_target(incident: Incident | None) -> str | None:
     return str(target) if target else None
 
 
-def live_record(incident: Incident | None, target: WaitTarget) -> HealRecord | None:
-    """The incident's heal, if it is a heal of this target still in progress (a WATCH written since ended it)."""
+def live_record(incident: Incident | None, target: WaitTarget, *, observing: bool = False) -> HealRecord | None:
+    """The incident's heal, if it is a heal of this target still in progress (a WATCH written since ended it).
+
+    A heal recorded in observe mode only *would* have begun: nothing was healed, so once the watchdog remediates
+    it is no heal at all (its grace must not run from then, or the run is stopped without its cause ever being
+    healed -- or in the very sweep that heals it)."""
     record = HealRecord.of(incident)
     if record is None or incident is None or record.target != target.key:
+        return None
+    if record.observed and not observing:
         return None
     return None if Step.parse(incident.pending_step) is Step.WATCH else record
 
@@ -143,8 +152,11 @@ def heal_seen(
     return min(seen) if seen else None
 
 
-def next_record(live: HealRecord | None, started: datetime, target: WaitTarget, grace: int) -> HealRecord:
+def next_record(
+    live: HealRecord | None, started: datetime, target: WaitTarget, grace: int, *, observing: bool = False
+) -> HealRecord:
     """The heal as this round records it: the live one continued (same start, one more round) or a new one."""
     if live is not None:
         return replace(live, rounds=live.rounds + 1, grace_until=iso(live.deadline(grace)))
-    return HealRecord(target=target.key, started_at=iso(started), grace_until=iso(started + timedelta(seconds=grace)))
+    deadline = iso(started + timedelta(seconds=grace))
+    return HealRecord(target=target.key, started_at=iso(started), grace_until=deadline, observed=observing)

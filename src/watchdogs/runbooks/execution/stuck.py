@@ -13,6 +13,7 @@ Find the stuck state from the newest history, then
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from watchdogs.incidents import parse_iso
@@ -29,6 +30,7 @@ from watchdogs.runbooks.execution.rules import (
     stop_decision,
 )
 from watchdogs.runbooks.execution.steps import Step
+from watchdogs.settings import Mode
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -57,6 +59,10 @@ class _Stuck:
     @property
     def state_name(self) -> str:
         return (self.facts.view.current_state if self.facts.view else None) or "an unknown state"
+
+    @property
+    def observing(self) -> bool:
+        return self.settings.mode is Mode.OBSERVE
 
     @property
     def running(self) -> Any:
@@ -95,15 +101,16 @@ def _moved_on(run: _Stuck) -> Decision | None:
         return decide_recovered(run.finding)
     if status != "RUNNING" and run.incident is not None:
         # no longer stuck: stopped by the watchdog's last resort, or ended on its own (a failure is triaged by
-        # its status-change handling under its own FAILED incident) - the STUCK incident must not stay open
+        # its status-change handling under its own FAILED incident) - the STUCK incident must not stay open, and
+        # it is closed, not resolved: the run did not recover (resolve means it succeeded)
         how = (
             "after the watchdog stopped it (last resort)" if run.incident.has_action("stop_execution") else "on its own"
         )
         return Decision(
-            outcome=Outcome.RESOLVE,
-            summary=f"Execution {name} is no longer stuck: it ended {status} {how}.",
+            outcome=Outcome.CLOSE,
+            summary=f"Execution {name} is no longer stuck: it ended {status} {how}, without succeeding.",
             classification="ended",
-            resolves=[Condition.STUCK],
+            severity=Severity.INFO,
         )
     if status != "RUNNING":
         return ignore(f"Execution {name} already ended {status}: its status-change handling applies.", "ended")
@@ -117,7 +124,7 @@ def _moved_on(run: _Stuck) -> Decision | None:
 def _after_grace(run: _Stuck, target: WaitTarget, live: HealRecord | None) -> Decision | None:
     """The last resort: the heal of this very cause had its grace and the run is still stuck on it."""
     grace = heal_grace(target, run.settings)
-    if live is None or run.now < live.deadline(grace):
+    if live is None or run.now < _deadline(run, target, live, grace):
         return None
     healing_for = (run.now - parse_iso(live.started_at)).total_seconds()
     what = (
@@ -131,26 +138,51 @@ def _after_grace(run: _Stuck, target: WaitTarget, live: HealRecord | None) -> De
     )
 
 
-def _heal_step(run: _Stuck, target: WaitTarget) -> Step | None:
-    """The step a heal decision persists. A heal moving to another target of the same kind must change the step
-    for one round (HEAL -> idle -> HEAL): the lifecycle core treats a decision with the same status,
-    classification and step as "no change" and would not record the new target and its grace."""
+def _deadline(run: _Stuck, target: WaitTarget, live: HealRecord, grace: int) -> datetime:
+    """The end of the heal's grace. A heal no delegated action was recorded for (its child could not act then:
+    opted out, held, throttled) began when the run's reads first show it -- a recent cancel -- if later."""
+    deadline = live.deadline(grace)
+    if live.last_action_at is None:
+        seen = heal_seen(run.incident, run.facts, target, grace, run.now)
+        if seen is not None:
+            deadline = max(deadline, seen + timedelta(seconds=grace))
+    return deadline
+
+
+def _heal_step(run: _Stuck, target: WaitTarget, live: HealRecord | None) -> Step | None:
+    """The step a heal decision persists. A heal that starts afresh while the incident still waits (step HEAL) on
+    a recorded one must change the step for one round (HEAL -> idle -> HEAL): the lifecycle core treats a decision
+    with the same status, classification and step as "no change" and would not record the new heal and its grace.
+    So for a heal moving to another target of the same kind, and for a recorded heal of this target that is not
+    live (only observed, or made before the run was redriven)."""
     stored = HealRecord.of(run.incident)
     pending = Step.parse(run.incident.pending_step) if run.incident else None
-    same_kind = stored is not None and stored.target.split(":", 1)[0] == target.waits_on.value
-    if stored is not None and stored.target != target.key and same_kind and pending is Step.HEAL:
+    if stored is None or pending is not Step.HEAL:
+        return Step.HEAL
+    same_kind = stored.target.split(":", 1)[0] == target.waits_on.value
+    if stored.target != target.key and same_kind:
         return None
-    return Step.HEAL
+    return None if stored.target == target.key and live is None else Step.HEAL
+
+
+def _live(run: _Stuck, target: WaitTarget) -> HealRecord | None:
+    """The heal in progress for this run: not an observed one (once remediating), nor one that began before the
+    run's current attempt (a heal of the run before it was redriven: this attempt's heal starts afresh)."""
+    live = live_record(run.incident, target, observing=run.observing)
+    if live is None or run.running is None:
+        return live
+    attempt_started = run.now - timedelta(seconds=float(run.running))
+    return None if parse_iso(live.started_at) < attempt_started else live
 
 
 def _heal_wait(run: _Stuck, target: WaitTarget, live: HealRecord | None, **decision: Any) -> Decision:
     """WAIT on the heal of the cause: record the heal (its start, grace and rounds) on the run's incident."""
     grace = heal_grace(target, run.settings)
     started = heal_seen(run.incident, run.facts, target, grace, run.now) if live is None else None
-    record = next_record(live, min(started or run.now, run.now), target, grace)
+    record = next_record(live, min(started or run.now, run.now), target, grace, observing=run.observing)
     return Decision(
         outcome=Outcome.WAIT,
-        next_step=_heal_step(run, target),
+        next_step=_heal_step(run, target, live),
         facts={"heal": record.as_dict()},
         **decision,
     )
@@ -163,7 +195,7 @@ def _crawler_wait(run: _Stuck, target: WaitTarget) -> Decision:
         return run.stop(f"waits in {run.state_name} on a crawler it does not name")
     if not crawler.startswith(tuple(run.settings.crawler_prefixes)):
         return run.stop(f"waits in {run.state_name} on crawler {crawler}, outside the watchdog's scope")
-    live = live_record(run.incident, target)
+    live = _live(run, target)
     last_resort = _after_grace(run, target, live)
     if last_resort is not None:
         return last_resort
@@ -213,7 +245,7 @@ def _athena_wait(run: _Stuck, target: WaitTarget) -> Decision:
     workgroup = target.workgroup
     if not workgroup or workgroup not in run.settings.workgroups:
         return run.stop(f"runs Athena work in {run.state_name} outside the workgroups in scope ({workgroup})")
-    live = live_record(run.incident, target)
+    live = _live(run, target)
     last_resort = _after_grace(run, target, live)
     if last_resort is not None:
         return last_resort

@@ -13,7 +13,6 @@ then on the workgroup ``GetQueryExecution`` reports, which alone may lead to an 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
@@ -24,10 +23,9 @@ from watchdogs.runbooks.query.discover import discover as discover_queries
 from watchdogs.runbooks.query.evidence import EVIDENCE_PERMISSIONS
 from watchdogs.runbooks.query.evidence import gather as gather_evidence
 from watchdogs.runbooks.query.facts import QueryFacts
+from watchdogs.runbooks.query.failures import NEEDS_WORKGROUP_LIMITS, classify_facts
 from watchdogs.runbooks.query.pipeline import CORRELATION_READS, owner_run
 from watchdogs.runbooks.query.rules import (
-    NEEDS_WORKGROUP_LIMITS,
-    classify_facts,
     decide_cancelled,
     decide_failed,
     decide_succeeded,
@@ -39,6 +37,8 @@ from watchdogs.settings import Mode
 from watchdogs.shared import foreign_origin, is_opted_out, tags_from_pairs, workgroup_arn
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from watchdogs.clients import AwsClients
     from watchdogs.incidents import Evidence, Incident, ResourceState
     from watchdogs.runbooks.discovery import DiscoveryContext, Found
@@ -172,7 +172,9 @@ class QueryRemediator:
             if exc.response.get("Error", {}).get("Code") == "InvalidRequestException" and "not found" in message:
                 return QueryFacts(found=False)
             raise QueryReadError(f"GetQueryExecution {query_id}: {exc}") from exc
-        return QueryFacts.from_execution(dict(response["QueryExecution"]), datetime.now(UTC))
+        from watchdogs.incidents import now_utc  # noqa: PLC0415 - the runbooks' one clock (as crawler, execution)
+
+        return QueryFacts.from_execution(dict(response["QueryExecution"]), now_utc())
 
     def read_workgroup_limits(self, workgroup: str) -> dict[str, Any]:
         """``aws athena get-work-group`` (runbook "Athena Query Timeout": view workgroup limits)."""
@@ -275,6 +277,8 @@ def pipeline_owned(query_id: str, facts: dict[str, Any], condition: Condition) -
 
 def _at(facts: QueryFacts) -> datetime | None:
     """When the query was submitted (timezone-aware), if known."""
+    from datetime import UTC, datetime  # noqa: PLC0415 - runtime use; the module imports it for types only
+
     if not facts.submitted_at:
         return None
     moment = datetime.fromisoformat(facts.submitted_at.replace("Z", "+00:00"))
