@@ -16,6 +16,7 @@ EXTRA = {
     "claim": "one-actor guard (conditional claim write)",
     "sent": "outbox mark-sent (a crash after Publish must not publish twice)",
     "evidence": "evidence read for the alert (the crawl's log lines; the failed dbt query's error)",
+    "tests": "evidence: the runbook's failing-tests query (Start, one poll here (more on AWS, time-boxed), results)",
     "cursor": "sweep cursor GetItem (a sweep cut short resumes where it stopped)",
     "outbox": "outbox Query (re-sends what a crashed invocation left unpublished)",
     "retag": "tags read again right before the action (discovery read them for the threshold)",
