@@ -34,9 +34,11 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "athena": (
         "BatchGetQueryExecution",
         "GetQueryExecution",
+        "GetQueryResults",
         "GetWorkGroup",
         "ListQueryExecutions",
         "ListTagsForResource",
+        "StartQueryExecution",
         "StopQueryExecution",
     ),
     "stepfunctions": (
@@ -49,6 +51,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "StopExecution",
     ),
     "sns": ("Publish",),
+    "logs": ("GetLogEvents",),
 }
 
 

@@ -13,13 +13,13 @@ from watchdogs.remediators import RUNBOOKS
 from watchdogs_local.botodata import render
 
 #: IAM service prefix -> botocore service name (the services with trimmed models)
-SERVICES = {"glue": "glue", "athena": "athena", "states": "stepfunctions", "sns": "sns"}
+SERVICES = {"glue": "glue", "athena": "athena", "states": "stepfunctions", "sns": "sns", "logs": "logs"}
 
 
 def declared_operations() -> dict[str, set[str]]:
     """Every API operation the runbooks, their discovery and the actions declare (their IAM actions)."""
     classes = [getattr(import_module(module), name) for module, name in RUNBOOKS.values()]
-    permissions = {p for c in classes for p in (*c.read_permissions, *c.discovery_permissions)}
+    permissions = {p for c in classes for p in (*c.read_permissions, *c.discovery_permissions, *c.evidence_permissions)}
     permissions |= {p for a in ACTIONS.values() for p in a.iam_actions} | {"sns:Publish"}
     by_service: dict[str, set[str]] = {}
     for permission in permissions:
@@ -49,3 +49,4 @@ def test_clients_are_built_from_the_trimmed_models(monkeypatch: pytest.MonkeyPat
     clients = AwsClients()
     assert sorted(clients.glue.meta.service_model.operation_names) == sorted(OPERATIONS["glue"])
     assert sorted(clients.sfn.meta.service_model.operation_names) == sorted(OPERATIONS["stepfunctions"])
+    assert sorted(clients.logs.meta.service_model.operation_names) == sorted(OPERATIONS["logs"])
