@@ -451,10 +451,10 @@ class Engine(Acting):
 
     def flush_pending(self, limit: int = 100) -> dict[str, int]:
         """Publish every pending notification (the sweep, and redeliveries whose first delivery left some)."""
-        from watchdogs.outbox import flush  # noqa: PLC0415 - see _flush
-
         totals = {"incidents": 0, "sent": 0, "failed": 0}
         for incident in self.store.list_pending(limit):
+            from watchdogs.outbox import flush  # noqa: PLC0415 - see _flush: a quiet sweep loads no renderer
+
             _, flushed = flush(incident, self.store, self.notifier)
             totals["incidents"] += 1
             totals["sent"] += flushed.sent
