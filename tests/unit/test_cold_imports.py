@@ -8,6 +8,7 @@ runbook's evidence when gathering, discovery on the sweep, other services' runbo
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from watchdogs.coldstart import cold_start_phase
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -96,3 +99,23 @@ def test_the_probe_sees_modules_that_are_loaded() -> None:
     # Given a probe that also imports the alert renderer's user, the check would report it (it can fail)
     modules = loaded_modules("watchdogs.notifier", [])
     assert "watchdogs.alerts" in modules
+
+
+# ---------------------------------------------------------------------------------------------- the collector pause
+def _failing_import(seen: list[bool]) -> None:
+    with cold_start_phase("test: first pass"):
+        seen.append(gc.isenabled())
+        raise RuntimeError("an import that fails")
+
+
+def test_a_cold_start_phase_pauses_the_collector_once_and_always_turns_it_back_on() -> None:
+    assert gc.isenabled()
+    frozen_before = gc.get_freeze_count()
+    seen: list[bool] = []
+    with pytest.raises(RuntimeError):
+        _failing_import(seen)
+    assert seen == [False]  # paused inside the phase
+    assert gc.isenabled()  # on again, after an exception too
+    assert gc.get_freeze_count() > frozen_before  # what the phase built is frozen: later passes skip it
+    with cold_start_phase("test: first pass"):
+        assert gc.isenabled()  # a second pass of the same phase runs with the collector on
