@@ -6,7 +6,8 @@ fresh process that imports the deployed handler and handles one event (benchmark
 (floor, function, function, floor, ...: ABBA, so a drift of the machine's load hits both sides alike) and every
 pair gives one ratio; a row reports the median ratio with its min-max. The ratio is of CPU time (user + system of
 the child process): on a shared machine it is far steadier than wall time, which is shown beside it. The emulator
-runs in this process, so its own work is never charged to either side.
+runs in this process, so its own work is never charged to either side. Both sides load bytecode from a cache of
+this run's own (``PYTHONPYCACHEPREFIX``), which one unmeasured warm-up pair per row fills: no side compiles.
 
 Each row measures the path it names: the incident table is emptied and a fresh event (new id, new query or run)
 is prepared before every function run, and the handler's outcome is checked against the row's expected outcome.
