@@ -135,6 +135,8 @@ bench-sweep: venv ## the sweep at 1x, 5x and 10x of 1,000 crawlers / 1,000 runs 
 build: $(SAM_STAMP) ## sam build (python3.13 from pyenv, else python3.13 on PATH); installs only the SAM CLI
 	@test -n "$(PY313_BIN)" || { echo "sam build needs python3.13 (pyenv install 3.13.0)" >&2; exit 1; }
 	PATH="$(PY313_BIN):$$PATH" $(AWS_ENV) $(SAM) build
+	# ship bytecode: Lambda's code directory is read-only, so without it every cold start compiles our modules
+	"$(PY313_BIN)/python3.13" -m compileall -q --invalidation-mode unchecked-hash .aws-sam/build
 
 sam-local: venv build ## sam local invoke every sample on fresh state, each checked against events/expected/index.json
 	PATH="$(abspath $(SAM_VENV))/bin:$(PY313_BIN):$$PATH" $(AWS_ENV) bash $(SAM_LOCAL_ENGINE) setup

@@ -51,6 +51,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "StopExecution",
     ),
     "sns": ("Publish",),
+    "logs": ("GetLogEvents",),
 }
 
 

@@ -24,7 +24,6 @@ from watchdogs.acting import Acting
 from watchdogs.actions import ACTIONS
 from watchdogs.contracts import HandleResult, Remediator, facts_for_record
 from watchdogs.contracts import entry as _entry
-from watchdogs.diagnosis import attach_evidence
 from watchdogs.incidents import (
     Budget,
     ConcurrentUpdate,
@@ -38,9 +37,7 @@ from watchdogs.incidents import (
 )
 from watchdogs.lifecycle.plan import Policy, Transition, Verdict, plan
 from watchdogs.models.domain import Decision, Finding, IncidentStatus, Outcome, ResourceType
-from watchdogs.notifier import AlertContext, Notifier
 from watchdogs.observability import MetricUnit, count, logger, record
-from watchdogs.outbox import flush
 from watchdogs.settings import Mode, Settings
 
 if TYPE_CHECKING:
@@ -50,6 +47,7 @@ if TYPE_CHECKING:
     from watchdogs.clients import AwsClients
     from watchdogs.incidents.base import IncidentStoreProtocol
     from watchdogs.lifecycle.steps import StepTable
+    from watchdogs.notifier import Notifier
 
 MAX_DELEGATION_DEPTH = 2
 __all__ = ["Engine", "HandleResult", "Remediator", "facts_for_record"]
@@ -87,6 +85,9 @@ class Engine(Acting):
     def notifier(self) -> Notifier:
         """Built on first publish only: an invocation that sends nothing creates no SNS client."""
         if self._notifier is None:
+            # the alert renderer is imported with it: a path that publishes nothing never loads it (cold start)
+            from watchdogs.notifier import AlertContext, Notifier  # noqa: PLC0415
+
             s = self.settings
             context = AlertContext(
                 stack_name=s.stack_name,
@@ -158,6 +159,8 @@ class Engine(Acting):
             if transition.notify and result.outcome not in {"busy", "lost-race"}:
                 # diagnosis for people, once the transition is recorded (it never delays it); the flush writes it
                 current = state.incidents.get(finding.condition)
+                from watchdogs.diagnosis import attach_evidence  # noqa: PLC0415 - only when diagnosing (cold start)
+
                 attached = attach_evidence(remediator, finding, facts, current, now)
                 if attached is not None:
                     state.incidents[finding.condition] = attached
@@ -422,6 +425,8 @@ class Engine(Acting):
 
     # ------------------------------------------------------------------------------------------------ outbox
     def _flush(self, incident: Incident, result: HandleResult) -> Incident:
+        from watchdogs.outbox import flush  # noqa: PLC0415 - only when a transition is recorded (cold start)
+
         stored, flushed = flush(incident, self.store, self.notifier)
         result.notified = result.notified or flushed.sent > 0
         result.pending_notifications += flushed.pending
@@ -448,6 +453,8 @@ class Engine(Acting):
         """Publish every pending notification (the sweep, and redeliveries whose first delivery left some)."""
         totals = {"incidents": 0, "sent": 0, "failed": 0}
         for incident in self.store.list_pending(limit):
+            from watchdogs.outbox import flush  # noqa: PLC0415 - see _flush: a quiet sweep loads no renderer
+
             _, flushed = flush(incident, self.store, self.notifier)
             totals["incidents"] += 1
             totals["sent"] += flushed.sent

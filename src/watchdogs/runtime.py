@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from watchdogs.coldstart import cold_start_phase
 from watchdogs.observability import count, logger
 from watchdogs.settings import get_settings
 
@@ -40,14 +41,15 @@ class Runtime:
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
     """Settings are validated here, once: a bad variable fails the first invocation with its name."""
-    from watchdogs.clients import AwsClients  # noqa: PLC0415
-    from watchdogs.engine import Engine  # noqa: PLC0415
-    from watchdogs.remediators import build_remediators  # noqa: PLC0415
+    with cold_start_phase("runtime"):
+        from watchdogs.clients import AwsClients  # noqa: PLC0415
+        from watchdogs.engine import Engine  # noqa: PLC0415
+        from watchdogs.remediators import build_remediators  # noqa: PLC0415
 
-    settings = get_settings()
-    clients = AwsClients()
-    engine = Engine(settings, clients, build_remediators(settings, clients))
-    return Runtime(settings=settings, clients=clients, engine=engine)
+        settings = get_settings()
+        clients = AwsClients()
+        engine = Engine(settings, clients, build_remediators(settings, clients))
+        return Runtime(settings=settings, clients=clients, engine=engine)
 
 
 def reset_runtime() -> None:

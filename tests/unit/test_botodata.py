@@ -13,7 +13,7 @@ from watchdogs.remediators import RUNBOOKS
 from watchdogs_local.botodata import render
 
 #: IAM service prefix -> botocore service name (the services with trimmed models)
-SERVICES = {"glue": "glue", "athena": "athena", "states": "stepfunctions", "sns": "sns"}
+SERVICES = {"glue": "glue", "athena": "athena", "states": "stepfunctions", "sns": "sns", "logs": "logs"}
 
 
 def declared_operations() -> dict[str, set[str]]:
@@ -49,3 +49,4 @@ def test_clients_are_built_from_the_trimmed_models(monkeypatch: pytest.MonkeyPat
     clients = AwsClients()
     assert sorted(clients.glue.meta.service_model.operation_names) == sorted(OPERATIONS["glue"])
     assert sorted(clients.sfn.meta.service_model.operation_names) == sorted(OPERATIONS["stepfunctions"])
+    assert sorted(clients.logs.meta.service_model.operation_names) == sorted(OPERATIONS["logs"])

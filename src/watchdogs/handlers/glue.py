@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.logging import correlation_paths
+from watchdogs.coldstart import cold_start_phase
 
-from watchdogs.models.glue_events import CrawlerStateChangeEvent
-from watchdogs.observability import logger, metrics, tracer
-from watchdogs.runbooks.crawler import findings_from_event
-from watchdogs.runtime import handle_event
+with cold_start_phase("handler imports"):
+    from aws_lambda_powertools.logging import correlation_paths
+
+    from watchdogs.models.glue_events import CrawlerStateChangeEvent
+    from watchdogs.observability import logger, metrics, tracer
+    from watchdogs.runbooks.crawler import findings_from_event
+    from watchdogs.runtime import handle_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.logging import correlation_paths
+from watchdogs.coldstart import cold_start_phase
 
-from watchdogs.observability import logger, metrics, tracer
-from watchdogs.sweep import handle_scheduled_event
+with cold_start_phase("handler imports"):
+    from aws_lambda_powertools.logging import correlation_paths
+
+    from watchdogs.observability import logger, metrics, tracer
+    from watchdogs.sweep import handle_scheduled_event
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

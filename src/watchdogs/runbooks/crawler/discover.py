@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 #: GetCrawlers ``MaxResults`` (1..1000)
 GLUE_PAGE_SIZE = 1000
 #: IAM actions discovery uses: the listing, a candidate's tags, a failed crawl's incident history
-DISCOVERY_PERMISSIONS: tuple[str, ...] = ("glue:GetCrawlers", "glue:GetTags", "dynamodb:Query")
 
 
 def crawler_running_seconds(crawler: CrawlerTypeDef, now: datetime) -> float | None:

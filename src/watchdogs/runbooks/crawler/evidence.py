@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from watchdogs.incidents import iso, parse_iso
 from watchdogs.models.domain import Condition
+from watchdogs.runbooks.crawler.permissions import GET_LOG_EVENTS, LIST_BUCKET
 from watchdogs.runbooks.evidence import MAX_LINES, EvidenceUnavailableError, TimeBox, attempt
 
 if TYPE_CHECKING:
@@ -32,14 +33,11 @@ if TYPE_CHECKING:
 LOG_GROUP = "/aws-glue/crawlers"
 #: events read from the end of the stream (the runbook's --limit 50)
 LOG_EVENTS = 50
-GET_LOG_EVENTS = "logs:GetLogEvents"
-LIST_BUCKET = "s3:ListBucket"
 #: the reads evidence may make, per condition (granted by template.yaml, checked by the IAM meta-test)
 EVIDENCE_READS: dict[Condition, tuple[str, ...]] = {
     Condition.FAILED: (GET_LOG_EVENTS,),
     Condition.NO_NEW_DATA: (LIST_BUCKET,),
 }
-EVIDENCE_PERMISSIONS: tuple[str, ...] = (GET_LOG_EVENTS, LIST_BUCKET)
 #: S3 targets listed, and keys per listing (one page)
 MAX_TARGETS = 3
 PAGE_KEYS = 1000

@@ -11,11 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
 from watchdogs.observability import logger
-from watchdogs.runbooks.crawler.discover import DISCOVERY_PERMISSIONS
-from watchdogs.runbooks.crawler.discover import discover as discover_crawlers
-from watchdogs.runbooks.crawler.evidence import EVIDENCE_PERMISSIONS
-from watchdogs.runbooks.crawler.evidence import gather as gather_evidence
 from watchdogs.runbooks.crawler.facts import CrawlerFacts, expects_new_data
+from watchdogs.runbooks.crawler.permissions import DISCOVERY_PERMISSIONS, EVIDENCE_PERMISSIONS
 from watchdogs.runbooks.crawler.recovery import decide_no_new_data, decide_recovered, decide_started
 from watchdogs.runbooks.crawler.reset import decide_stuck, reset_due
 from watchdogs.runbooks.crawler.rules import decide_failed, ignore, restart_due
@@ -66,7 +63,9 @@ class CrawlerRemediator:
 
     def discover(self, ctx: DiscoveryContext) -> list[Found]:
         """What the scheduled sweep finds for this runbook (:mod:`.discover`): no event needed."""
-        return discover_crawlers(ctx)
+        from watchdogs.runbooks.crawler.discover import discover  # noqa: PLC0415 - sweep only (cold start)
+
+        return discover(ctx)
 
     def in_scope(self, finding: Finding) -> bool:
         """Judged on what is acted on: the crawler's name (``resource_id``), in this account and region."""
@@ -137,7 +136,9 @@ class CrawlerRemediator:
     def evidence(self, finding: Finding, facts: dict[str, Any], box: TimeBox) -> list[Evidence]:
         """What the runbook tells a person to look at (:mod:`.evidence`): the failed crawl's log lines; for a crawl
         that found no new data, whether S3 holds objects newer than it under the targets."""
-        return gather_evidence(self.clients, finding.condition, finding.resource_id, facts, box)
+        from watchdogs.runbooks.crawler.evidence import gather  # noqa: PLC0415 - only when gathering (cold start)
+
+        return gather(self.clients, finding.condition, finding.resource_id, facts, box)
 
     # --- decision (pure) ------------------------------------------------------------------------------------
     def decide(

@@ -11,9 +11,24 @@ Issues"), declared: its conditions and the reads each needs, its steps, typed fa
 * :mod:`.remediator` -- :class:`ExecutionRemediator`, the shell that reads AWS.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from watchdogs.runbooks.execution.events import dedup_key, findings_from_event
-from watchdogs.runbooks.execution.remediator import CONDITIONS, ExecutionReadError, ExecutionRemediator
 from watchdogs.runbooks.execution.steps import STEPS, Step
+
+if TYPE_CHECKING:
+    from watchdogs.runbooks.execution.remediator import CONDITIONS, ExecutionReadError, ExecutionRemediator
+
+
+def __getattr__(name: str) -> Any:
+    """The remediator's names, imported on first use: a sibling runbook reading a pure module of this package
+    (Athena's correlation reads :mod:`.history`) does not load this remediator (cold start)."""
+    if name in {"CONDITIONS", "ExecutionReadError", "ExecutionRemediator"}:
+        from watchdogs.runbooks.execution import remediator  # noqa: PLC0415
+
+        return getattr(remediator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CONDITIONS",

@@ -26,13 +26,6 @@ if TYPE_CHECKING:
 #: ListStateMachines / ListExecutions ``maxResults`` (0..1000)
 SFN_PAGE_SIZE = 1000
 FAILED_EXECUTION_STATUSES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
-#: IAM actions discovery uses: the listings, a candidate machine's tags, a failed run's incident history
-DISCOVERY_PERMISSIONS: tuple[str, ...] = (
-    "states:ListStateMachines",
-    "states:ListExecutions",
-    "states:ListTagsForResource",
-    "dynamodb:Query",
-)
 
 
 def execution_run_started(execution: ExecutionListItemTypeDef) -> datetime:

@@ -27,12 +27,6 @@ if TYPE_CHECKING:
     from watchdogs.incidents import Evidence
     from watchdogs.settings import Settings
 
-GET_QUERY = "athena:GetQueryExecution"
-GET_WORK_GROUP = "athena:GetWorkGroup"
-START_QUERY = "athena:StartQueryExecution"
-GET_RESULTS = "athena:GetQueryResults"
-#: the reads evidence may make (StartQueryExecution only in the pipeline workgroup, for the Elementary query)
-EVIDENCE_PERMISSIONS: tuple[str, ...] = (GET_QUERY, GET_WORK_GROUP, START_QUERY, GET_RESULTS)
 #: failing tests listed (the query's LIMIT; Athena bills the data scanned, which the workgroup's cutoff bounds)
 FAILING_TESTS_LIMIT = 20
 FAILING_TESTS_SQL = (

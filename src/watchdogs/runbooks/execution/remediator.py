@@ -16,13 +16,10 @@ from watchdogs.actions import STOP_ERROR
 from watchdogs.incidents import iso
 from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
 from watchdogs.observability import count, logger
-from watchdogs.runbooks.execution.discover import DISCOVERY_PERMISSIONS
-from watchdogs.runbooks.execution.discover import discover as discover_executions
-from watchdogs.runbooks.execution.evidence import EVIDENCE_PERMISSIONS
-from watchdogs.runbooks.execution.evidence import gather as gather_evidence
 from watchdogs.runbooks.execution.facts import ExecutionFacts, QueryFact
 from watchdogs.runbooks.execution.failed import decide_failed
 from watchdogs.runbooks.execution.history import HISTORY_PAGE, HistoryView, WaitsOn, read_history, wait_target
+from watchdogs.runbooks.execution.permissions import DISCOVERY_PERMISSIONS, EVIDENCE_PERMISSIONS
 from watchdogs.runbooks.execution.rules import FINAL_STATUSES, decide_recovered, ignore, name_of
 from watchdogs.runbooks.execution.steps import STEPS
 from watchdogs.runbooks.execution.stuck import decide_stuck
@@ -114,7 +111,9 @@ class ExecutionRemediator:
 
     def discover(self, ctx: DiscoveryContext) -> list[Found]:
         """What the scheduled sweep finds for this runbook (:mod:`.discover`): no event needed."""
-        return discover_executions(ctx)
+        from watchdogs.runbooks.execution.discover import discover  # noqa: PLC0415 - sweep only (cold start)
+
+        return discover(ctx)
 
     def in_scope(self, finding: Finding) -> bool:
         """Judged on what is acted on: the state machine parsed from the execution's own ARN, never the one a
@@ -238,7 +237,9 @@ class ExecutionRemediator:
     def evidence(self, finding: Finding, facts: dict[str, Any], box: TimeBox) -> list[Evidence]:
         """What the runbook tells a person to look at (:mod:`.evidence`): where a stuck run is stuck; the failing
         step's query and, in the dbt tests step, the failing tests."""
-        return gather_evidence(self.clients, self.settings, finding.condition, facts, box)
+        from watchdogs.runbooks.execution.evidence import gather  # noqa: PLC0415 - only when gathering (cold start)
+
+        return gather(self.clients, self.settings, finding.condition, facts, box)
 
     # --- decision (pure) ------------------------------------------------------------------------------------
     def decide(

@@ -28,8 +28,6 @@ ATHENA_BATCH_SIZE = 50
 #: Athena's default DML query timeout: a query threshold at or above it never fires (Athena kills the query first)
 ATHENA_DML_TIMEOUT_SECONDS = 30 * 60
 ACTIVE_QUERY_STATES = frozenset({"QUEUED", "RUNNING"})
-#: IAM actions discovery uses
-DISCOVERY_PERMISSIONS: tuple[str, ...] = ("athena:ListQueryExecutions", "athena:BatchGetQueryExecution")
 
 
 def check_thresholds(settings: Settings) -> list[str]:

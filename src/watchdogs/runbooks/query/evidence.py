@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
     from watchdogs.incidents import Evidence
 
-#: evidence reads beyond the decision's own: none
-EVIDENCE_PERMISSIONS: tuple[str, ...] = ()
 
 #: which of the runbook's optimisation steps (OPTIMISATION_ADVICE, in order) apply to which failure class
 _STEPS_FOR = {

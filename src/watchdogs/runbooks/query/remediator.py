@@ -18,12 +18,9 @@ from typing import TYPE_CHECKING, Any
 from watchdogs.models.domain import Condition, Decision, Finding, ResourceType
 from watchdogs.observability import count, logger
 from watchdogs.runbooks.query.cancel import cancel_due, decide_stuck, guard_cancel
-from watchdogs.runbooks.query.discover import DISCOVERY_PERMISSIONS
-from watchdogs.runbooks.query.discover import discover as discover_queries
-from watchdogs.runbooks.query.evidence import EVIDENCE_PERMISSIONS
-from watchdogs.runbooks.query.evidence import gather as gather_evidence
 from watchdogs.runbooks.query.facts import QueryFacts
 from watchdogs.runbooks.query.failures import NEEDS_WORKGROUP_LIMITS, classify_facts
+from watchdogs.runbooks.query.permissions import DISCOVERY_PERMISSIONS, EVIDENCE_PERMISSIONS
 from watchdogs.runbooks.query.pipeline import CORRELATION_READS, owner_run
 from watchdogs.runbooks.query.rules import (
     decide_cancelled,
@@ -84,7 +81,9 @@ class QueryRemediator:
 
     def discover(self, ctx: DiscoveryContext) -> list[Found]:
         """What the scheduled sweep finds for this runbook (:mod:`.discover`): no event needed."""
-        return discover_queries(ctx)
+        from watchdogs.runbooks.query.discover import discover  # noqa: PLC0415 - sweep only (cold start)
+
+        return discover(ctx)
 
     def in_scope(self, finding: Finding) -> bool:
         """The claimed workgroup must be listed in ``SCOPE_WORKGROUPS`` (findings carry it as ``scope_key``) and an
@@ -238,7 +237,9 @@ class QueryRemediator:
 
     def evidence(self, finding: Finding, facts: dict[str, Any], box: TimeBox) -> list[Evidence]:
         """What the runbook tells a person to look at (:mod:`.evidence`): data scanned against the limit."""
-        return gather_evidence(finding.condition, facts, f"athena:{finding.resource_id}", box)
+        from watchdogs.runbooks.query.evidence import gather  # noqa: PLC0415 - only when gathering (cold start)
+
+        return gather(finding.condition, facts, f"athena:{finding.resource_id}", box)
 
     # ------------------------------------------------------------------------------------------------ decide
     def decide(
