@@ -15,7 +15,7 @@ is prepared before every function run, and the handler's outcome is checked agai
     python benchmarks/run.py [--repeat N] [--rows glue,athena,...] [--code DIR] [--no-write]
 
 ``--code DIR`` measures another checkout's src/ and template.yaml (e.g. ``--code /work/main`` for a before/after);
-the table in docs/performance.md is rewritten unless ``--no-write`` (or ``--code``) is given.
+the table in docs/performance.md and the README is rewritten unless ``--no-write`` (or ``--code``) is given.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from watchdogs_local.emulator import Emulator
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = Path(__file__).with_name("_child.py")
 DOC = ROOT / "docs" / "performance.md"
+README = ROOT / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 FLOOR = "import boto3; boto3.client('dynamodb').list_tables()"
 REPORT = (
@@ -133,10 +134,13 @@ def render(results: list[Result], repeat: int) -> str:
 
 
 def rewrite_doc(table: str) -> None:
-    text = DOC.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    """The table between the bench markers of docs/performance.md and of the README (tests/unit/test_readme.py
+    keeps the two the same)."""
+    for doc in (DOC, README):
+        text = doc.read_text()
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        doc.write_text(f"{head}{START}\n{table}\n{END}{tail}")
 
 
 def main() -> int:
@@ -167,7 +171,7 @@ def main() -> int:
         print(f"  {res.row.key}: calls {calls}")
     if not args.no_write and args.code.resolve() == ROOT:
         rewrite_doc(table)
-        print(f"rewrote the table in {DOC.relative_to(ROOT)}")
+        print(f"rewrote the table in {DOC.relative_to(ROOT)} and {README.relative_to(ROOT)}")
     return 0
 
 
