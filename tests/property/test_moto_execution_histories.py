@@ -49,7 +49,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from tests.conftest import IDEMPOTENCY_TABLE, INCIDENT_TABLE, TOPIC_ARN, TOPIC_NAME
+from tests.conftest import INCIDENT_TABLE, TOPIC_ARN, TOPIC_NAME
 from tests.property.test_execution_histories import Wait, recorded_heals
 from tests.property.test_moto_histories import ShiftedClock, incident_of, shift_time
 from tests.support.aws import ACCOUNT, REGION, Subscriber, create_tables_from_template, load_event
@@ -359,7 +359,7 @@ class MotoExecutionHistories(RuleBasedStateMachine):
         reset_runtime()
         w.observe, w.faults, w.attempts, w.landed, w.violations = False, [], [], [], []
         w.log, w.logged, w.waits, w.acks = [], set(), {}, {}
-        create_tables_from_template(w.ddb, {"IncidentTable": INCIDENT_TABLE, "IdempotencyTable": IDEMPOTENCY_TABLE})
+        create_tables_from_template(w.ddb, {"IncidentTable": INCIDENT_TABLE})
         queue_url = w.sqs.create_queue(QueueName="alert-subscriber")["QueueUrl"]
         attributes = w.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         self.queue_arn = attributes["QueueArn"]

@@ -132,6 +132,21 @@ class FakeSfn:
             body |= {k: v for k, v in {"error": run.error, "cause": run.cause}.items() if v}
         return body
 
+    def list_state_machines(self, **_: Any) -> dict[str, Any]:
+        machines = sorted({run.machine for run in self.runs.values()})
+        return {"stateMachines": [{"stateMachineArn": m, "name": m.rsplit(":", 1)[-1]} for m in machines]}
+
+    def list_executions(self, stateMachineArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
+        runs = sorted((r for r in self.runs.values() if r.machine == stateMachineArn), key=lambda r: r.started)
+        executions = []
+        for run in reversed(runs):  # newest first, as Step Functions lists them
+            entry: dict[str, Any] = {"executionArn": run.arn, "stateMachineArn": run.machine, "status": run.status}
+            entry["startDate"] = run.started
+            if run.stop_date is not None and run.status != "RUNNING":
+                entry["stopDate"] = run.stop_date
+            executions.append(entry)
+        return {"executions": executions}
+
     def get_execution_history(self, executionArn: str, **_: Any) -> dict[str, Any]:  # noqa: N803
         run = self._run(executionArn, "GetExecutionHistory")
         events = running_history(run) if run.status == "RUNNING" else ended_history(run)
