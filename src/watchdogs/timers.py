@@ -32,17 +32,10 @@ if TYPE_CHECKING:
 TIMER_SOURCE = "watchdogs.timer"
 #: fire this long after the threshold, so the re-read finds the resource over it (Scheduler fires at the second)
 SLACK_SECONDS = 2
-#: IAM actions for the timers, per event function: the schedule itself, passing its role, the threshold's tags
-TIMER_PERMISSIONS: dict[ResourceType, tuple[str, ...]] = {
-    ResourceType.CRAWLER: ("scheduler:CreateSchedule", "scheduler:DeleteSchedule", "iam:PassRole", "glue:GetTags"),
-    ResourceType.QUERY: ("scheduler:CreateSchedule", "scheduler:DeleteSchedule", "iam:PassRole"),
-    ResourceType.EXECUTION: (
-        "scheduler:CreateSchedule",
-        "scheduler:DeleteSchedule",
-        "iam:PassRole",
-        "states:ListTagsForResource",
-    ),
-}
+#: IAM actions every event function needs for the timers (scoped in template.yaml to the schedule group and the
+#: scheduler's role); the threshold's tag reads are the runbooks' own read permissions (glue:GetTags,
+#: states:ListTagsForResource)
+TIMER_PERMISSIONS: tuple[str, ...] = ("scheduler:CreateSchedule", "scheduler:DeleteSchedule", "iam:PassRole")
 _ERRORS = (ClientError, BotoCoreError)
 
 
