@@ -154,6 +154,7 @@ class Demo:
         self._last_tick = 0.0
         self._clients: dict[str, Any] = {}
         self._due: list[tuple[float, Callable[[], None]]] = []
+        self._timer_groups: set[str] = set()
 
     # -------------------------------------------------------------------------------------------- output
     def elapsed(self) -> float:
@@ -266,6 +267,9 @@ class Demo:
         self._log_stream = self.log_path.open("w", encoding="utf-8")
         self.router = Router(d, self.emulator.endpoint, log_stream=self._log_stream)
         self.router.release()  # fresh clients: created after the meter is installed
+        from watchdogs_local.timers import ensure_groups  # noqa: PLC0415
+
+        self._timer_groups = ensure_groups(self.router, self.client("scheduler"))
         self.observer = StateObserver(
             clients=_Clients(self),
             workgroups=list(lh.workgroups),
@@ -316,6 +320,7 @@ class Demo:
                 self._route_storm(event, deliveries)
                 continue
             self._route(event)
+        self._fire_timers()
         if time.monotonic() - self._last_tick >= self.sweep_every:
             self._last_tick = time.monotonic()
             for delivery in self.router.tick():
@@ -323,6 +328,15 @@ class Demo:
                 if line:
                     self.log("sweep", line)
         self.collect_notifications()
+
+    def _fire_timers(self) -> None:
+        """Stuck timers that came due (EventBridge Scheduler, emulated: :mod:`watchdogs_local.timers`)."""
+        from watchdogs_local.timers import fire_due  # noqa: PLC0415
+
+        assert self.router is not None
+        for delivery in fire_due(self.router, self.client("scheduler"), self._timer_groups):
+            result = delivery.result if isinstance(delivery.result, dict) else {}
+            self.log("timer", f"{_short(str(result.get('resource', '?')))} -> {result.get('outcome', delivery.error)}")
 
     def _route(self, event: dict[str, Any]) -> None:
         from watchdogs_local.observer import describe  # noqa: PLC0415

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 #: the payload's ``source``: what the sweep function recognises as a timer firing
 TIMER_SOURCE = "watchdogs.timer"
-#: fire this long after the threshold, so the re-read finds the resource over it (Scheduler fires at the second)
-SLACK_SECONDS = 2
+#: fire this long after the threshold (rounded up to the second ``at()`` takes), so the re-read finds it over
+SLACK_SECONDS = 1
 #: IAM actions every event function needs for the timers (scoped in template.yaml to the schedule group and the
 #: scheduler's role); the threshold's tag reads are the runbooks' own read permissions (glue:GetTags,
 #: states:ListTagsForResource)
@@ -79,6 +79,8 @@ def schedule_request(settings: Settings, event: TimerEvent, threshold: int) -> d
     """The ``CreateSchedule`` request: at start + threshold (+ slack), in UTC, deleted after it fires."""
     assert event.started_at is not None
     due = event.started_at + timedelta(seconds=threshold + SLACK_SECONDS)
+    if due.microsecond:
+        due = due.replace(microsecond=0) + timedelta(seconds=1)
     payload = {"source": TIMER_SOURCE, "resource_type": event.resource_type.value, "resource_id": event.resource_id}
     return {
         "Name": timer_name(event.resource_type, event.resource_id),
