@@ -129,6 +129,7 @@ class Demo:
         log_path: Path | None = None,
         verbose: bool = False,
         alerts: bool = False,
+        timers: bool = True,
     ) -> None:
         self.out = out or sys.stdout
         self.verbose = verbose  # rules, per-incident timelines, API calls per scenario
@@ -155,6 +156,7 @@ class Demo:
         self._clients: dict[str, Any] = {}
         self._due: list[tuple[float, Callable[[], None]]] = []
         self._timer_groups: set[str] = set()
+        self.timers = timers  # fire due stuck timers (off: they are made, never fire; the sweep alone detects)
 
     # -------------------------------------------------------------------------------------------- output
     def elapsed(self) -> float:
@@ -334,6 +336,8 @@ class Demo:
         from watchdogs_local.timers import fire_due  # noqa: PLC0415
 
         assert self.router is not None
+        if not self.timers:
+            return
         for delivery in fire_due(self.router, self.client("scheduler"), self._timer_groups):
             result = delivery.result if isinstance(delivery.result, dict) else {}
             self.log("timer", f"{_short(str(result.get('resource', '?')))} -> {result.get('outcome', delivery.error)}")
@@ -1001,6 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alerts", action="store_true", help="print every alert body the subscriber received")
     parser.add_argument("--verbose", action="store_true", help="also the rules, per-incident timelines, API calls")
     parser.add_argument("--sweep-every", type=float, default=SWEEP_EVERY_SECONDS, help="seconds between sweeps")
+    parser.add_argument("--no-timers", action="store_true", help="stuck timers never fire: the sweep alone detects")
     parser.add_argument("--template", type=Path, default=TEMPLATE, help="the SAM template to deploy")
     args = parser.parse_args(argv)
     demo = Demo(
@@ -1010,6 +1015,7 @@ def main(argv: list[str] | None = None) -> int:
         template=args.template,
         verbose=args.verbose,
         alerts=args.alerts or os.environ.get("ALERTS", "") not in ("", "0"),
+        timers=not args.no_timers,
     )
     return demo.run()
 
