@@ -129,6 +129,7 @@ class Demo:
         log_path: Path | None = None,
         verbose: bool = False,
         alerts: bool = False,
+        timers: bool = True,
     ) -> None:
         self.out = out or sys.stdout
         self.verbose = verbose  # rules, per-incident timelines, API calls per scenario
@@ -154,6 +155,8 @@ class Demo:
         self._last_tick = 0.0
         self._clients: dict[str, Any] = {}
         self._due: list[tuple[float, Callable[[], None]]] = []
+        self._timer_groups: set[str] = set()
+        self.timers = timers  # fire due stuck timers (off: they are made, never fire; the sweep alone detects)
 
     # -------------------------------------------------------------------------------------------- output
     def elapsed(self) -> float:
@@ -266,6 +269,9 @@ class Demo:
         self._log_stream = self.log_path.open("w", encoding="utf-8")
         self.router = Router(d, self.emulator.endpoint, log_stream=self._log_stream)
         self.router.release()  # fresh clients: created after the meter is installed
+        from watchdogs_local.timers import ensure_groups  # noqa: PLC0415
+
+        self._timer_groups = ensure_groups(self.router, self.client("scheduler"))
         self.observer = StateObserver(
             clients=_Clients(self),
             workgroups=list(lh.workgroups),
@@ -316,6 +322,7 @@ class Demo:
                 self._route_storm(event, deliveries)
                 continue
             self._route(event)
+        self._fire_timers()
         if time.monotonic() - self._last_tick >= self.sweep_every:
             self._last_tick = time.monotonic()
             for delivery in self.router.tick():
@@ -323,6 +330,17 @@ class Demo:
                 if line:
                     self.log("sweep", line)
         self.collect_notifications()
+
+    def _fire_timers(self) -> None:
+        """Stuck timers that came due (EventBridge Scheduler, emulated: :mod:`watchdogs_local.timers`)."""
+        from watchdogs_local.timers import fire_due  # noqa: PLC0415
+
+        assert self.router is not None
+        if not self.timers:
+            return
+        for delivery in fire_due(self.router, self.client("scheduler"), self._timer_groups):
+            result = delivery.result if isinstance(delivery.result, dict) else {}
+            self.log("timer", f"{_short(str(result.get('resource', '?')))} -> {result.get('outcome', delivery.error)}")
 
     def _route(self, event: dict[str, Any]) -> None:
         from watchdogs_local.observer import describe  # noqa: PLC0415
@@ -987,6 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alerts", action="store_true", help="print every alert body the subscriber received")
     parser.add_argument("--verbose", action="store_true", help="also the rules, per-incident timelines, API calls")
     parser.add_argument("--sweep-every", type=float, default=SWEEP_EVERY_SECONDS, help="seconds between sweeps")
+    parser.add_argument("--no-timers", action="store_true", help="stuck timers never fire: the sweep alone detects")
     parser.add_argument("--template", type=Path, default=TEMPLATE, help="the SAM template to deploy")
     args = parser.parse_args(argv)
     demo = Demo(
@@ -996,6 +1015,7 @@ def main(argv: list[str] | None = None) -> int:
         template=args.template,
         verbose=args.verbose,
         alerts=args.alerts or os.environ.get("ALERTS", "") not in ("", "0"),
+        timers=not args.no_timers,
     )
     return demo.run()
 

@@ -132,3 +132,8 @@ class AwsClients:
     def logs(self) -> Any:
         """CloudWatch Logs (evidence reads only: a crawler's log stream)."""
         return self._client("logs")
+
+    @cached_property
+    def scheduler(self) -> Any:
+        """EventBridge Scheduler: the one-shot stuck timers (watchdogs.timers)."""
+        return self._client("scheduler")

@@ -122,6 +122,7 @@ def handle_event(
     if not key:
         return reject(event, model, "no de-duplication key").as_dict()
     engine = runtime().engine
+    _stuck_timer(parsed)
     findings = [finding.model_copy(update={"event_key": key}) for finding in to_findings(parsed)]
     results: list[HandleResult] = [engine.handle(finding) for finding in findings]
     outcomes = {r.outcome for r in results}
@@ -131,3 +132,10 @@ def handle_event(
     if results and outcomes <= DUPLICATES:
         response["duplicate"] = True
     return response
+
+
+def _stuck_timer(parsed: BaseModel) -> None:
+    """Start or stop the resource's one-shot stuck timer (docs/timers.md); never fails the event."""
+    from watchdogs.timer_events import on_event  # noqa: PLC0415 - loaded on first event, not at import
+
+    on_event(parsed, runtime())

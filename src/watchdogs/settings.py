@@ -99,6 +99,10 @@ class Settings(BaseModel):
 
     # --- sweep ----------------------------------------------------------------------------------------------
     sweep_lookback_seconds: int = Field(default=7200, alias="SWEEP_LOOKBACK_SECONDS", ge=60)
+    # --- one-shot stuck timers (docs/timers.md): all three set, or timers are off and the sweep alone detects ---
+    timer_group: str = Field(default="", alias="TIMER_SCHEDULE_GROUP", pattern=r"^[0-9a-zA-Z._-]{0,64}$")
+    timer_target_arn: str = Field(default="", alias="TIMER_TARGET_ARN")
+    timer_role_arn: str = Field(default="", alias="TIMER_ROLE_ARN")
 
     @field_validator("crawler_prefixes", "state_machine_arn_prefixes", "workgroups", mode="before")
     @classmethod

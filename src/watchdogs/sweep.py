@@ -327,6 +327,8 @@ def handle_scheduled_event(event: Any, remaining_ms: Callable[[], int] | None = 
     from watchdogs.models.schedule_events import ScheduledEvent  # noqa: PLC0415
     from watchdogs.runtime import Rejection, parse_event  # noqa: PLC0415
 
+    if _is_timer(event):  # a one-shot stuck timer fired (docs/timers.md): that one resource, not a sweep
+        return _timer_fired(event)
     parsed = parse_event(event, ScheduledEvent)
     if isinstance(parsed, Rejection):
         return parsed.as_dict()
@@ -341,3 +343,15 @@ def _publish_gauges() -> None:
     from watchdogs.runtime import runtime  # noqa: PLC0415
 
     publish_gauges(runtime().engine.store, now_utc())
+
+
+def _is_timer(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("source") == "watchdogs.timer"
+
+
+def _timer_fired(event: Any) -> dict[str, Any]:
+    from watchdogs.runtime import Rejection, parse_event, runtime  # noqa: PLC0415
+    from watchdogs.timer_check import TimerFired, check  # noqa: PLC0415
+
+    parsed = parse_event(event, TimerFired)
+    return parsed.as_dict() if isinstance(parsed, Rejection) else check(parsed, runtime())

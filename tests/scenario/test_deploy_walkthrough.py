@@ -166,6 +166,8 @@ def step_4_each_scope_grants_what_the_document_says(walk: Walk) -> None:
         # + the evidence query (Elementary's failing tests, read-only SQL) runs in the pipeline workgroup
         "workgroup/acme-dbt-prod": ["athena:StartQueryExecution", "athena:StopQueryExecution"],
         "table/acme-pipeline-runs-prod": ["dynamodb:UpdateItem"],
+        # + the stuck timers (docs/timers.md): only in the stack's own schedule group
+        "schedule/acme-watchdogs-prod-timers/*": ["scheduler:DeleteSchedule"],
     }
     for pattern, actions in scoped.items():  # the blast-radius table of step 4 says the same
         row = next((line for line in DOC.splitlines() if f"`{pattern}`" in line), "")

@@ -1,0 +1,57 @@
+"""EventBridge Scheduler for the embedded run: fire the stuck timers that are due (moto stores schedules, it never
+fires them). What AWS does when a one-shot ``at()`` schedule comes due: invoke its target with its ``Input``, then
+delete it (``ActionAfterCompletion: DELETE``). Moto's CloudFormation has no ``AWS::Scheduler::ScheduleGroup``: the
+groups the deployed functions name are created here.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from watchdogs_local.router import Delivery, Router
+
+
+def timer_groups(router: Router) -> set[str]:
+    return {
+        str(f.environment["TIMER_SCHEDULE_GROUP"])
+        for f in router.deployment.functions.values()
+        if f.environment.get("TIMER_SCHEDULE_GROUP")
+    }
+
+
+def ensure_groups(router: Router, scheduler: Any) -> set[str]:
+    """Create the schedule groups the functions name (what the template's ScheduleGroup would have made)."""
+    existing = {g["Name"] for g in scheduler.list_schedule_groups().get("ScheduleGroups", [])}
+    groups = timer_groups(router)
+    for group in sorted(groups - existing):
+        scheduler.create_schedule_group(Name=group)
+    return groups
+
+
+def due_at(expression: str) -> datetime | None:
+    if not expression.startswith("at(") or not expression.endswith(")"):
+        return None
+    return datetime.strptime(expression[3:-1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+
+
+def fire_due(router: Router, scheduler: Any, groups: set[str], now: datetime | None = None) -> list[Delivery]:
+    """Invoke the target of every one-shot schedule due by ``now`` with its input, then delete the schedule."""
+    moment = now or datetime.now(UTC)
+    delivered: list[Delivery] = []
+    for group in sorted(groups):
+        for summary in scheduler.list_schedules(GroupName=group).get("Schedules", []):
+            schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+            due = due_at(schedule["ScheduleExpression"])
+            if due is None or due > moment:
+                continue
+            target = schedule["Target"]
+            function = router.deployment.function_by_arn(target["Arn"])
+            if function is not None:
+                event = json.loads(target.get("Input") or "{}")
+                delivered.append(router.invoke(function, event, rule=f"timer:{summary['Name']}"))
+            if schedule.get("ActionAfterCompletion") == "DELETE":
+                scheduler.delete_schedule(Name=summary["Name"], GroupName=group)
+    return delivered

@@ -1,0 +1,109 @@
+"""``python -m watchdogs_local.timers_bench``: time-to-detect with and without stuck timers, in the embedded demo.
+
+Plays the demo's stuck scenarios (crawler, query) on its compressed clock (thresholds 3 s) under each design and
+prints, per kind, how long after the resource started its STUCK incident was detected, minus the threshold; then
+the AWS calls one sweep makes when nothing is wrong at the runbook's scale (the sandbox lakehouse), measured.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from watchdogs_local.demo import DEMO_PARAMETERS, Demo
+
+#: (label, timers fire, seconds between sweeps)
+DESIGNS: tuple[tuple[str, bool, float], ...] = (
+    ("timers, sweep every 30 s", True, 30.0),
+    ("no timers, sweep every 2 s", False, 2.0),
+    ("no timers, sweep every 8 s", False, 8.0),
+)
+
+
+class _Measured(Demo):
+    """The demo, keeping per stuck resource: its start, its detection, and one quiet sweep's calls."""
+
+    lags: dict[str, float]
+    sweep_calls: dict[str, int]
+
+    def report(self) -> None:
+        from watchdogs_local import faults  # noqa: PLC0415
+
+        self.lags = {}
+        for played in self.played:
+            ctx = played.context
+            if "crawler" in ctx and played.scenario.key == "stuck-crawler":
+                crawls = faults._crawler(ctx["crawler"]).crawls  # the hung crawl: the one before the restart
+                started = _utc(crawls[-2].start_time if len(crawls) > 1 else crawls[-1].start_time)
+                self._lag("crawler", ctx["crawler"], started, float(DEMO_PARAMETERS["CrawlerStuckSeconds"]))
+            if played.scenario.key == "stuck-query":
+                status = self.athena.get_query_execution(QueryExecutionId=ctx["query"])["QueryExecution"]["Status"]
+                started = _utc(status["SubmissionDateTime"])
+                self._lag("query", ctx["query"], started, float(DEMO_PARAMETERS["QueryStuckSeconds"]))
+        self.sweep_calls = self._quiet_sweep()
+
+    def _lag(self, kind: str, resource: str, started: datetime, threshold: float) -> None:
+        incident = self.incident(kind, resource, "STUCK")
+        if incident is not None:
+            detected = datetime.fromisoformat(incident.detected_at.replace("Z", "+00:00"))
+            self.lags[kind] = (detected - started).total_seconds() - threshold
+
+    def _quiet_sweep(self) -> dict[str, int]:
+        from watchdogs_local.router import ApiCallMeter  # noqa: PLC0415
+
+        assert self.router is not None
+        self.router.tick()  # settles what the scenarios left (a resume, the cursor); the next one is quiet
+        meter = ApiCallMeter().install()
+        self.router.release()
+        try:
+            self.router.label = "quiet-sweep"
+            self.router.tick()
+        finally:
+            self.router.label = None
+            meter.uninstall()
+        return dict(meter.of("quiet-sweep"))
+
+
+def _utc(moment: Any) -> datetime:
+    value: datetime = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return value
+
+
+def measure(index: int) -> dict[str, Any]:
+    """One design, in this process (moto's backends are per process: one deployment each)."""
+    _label, timers, every = DESIGNS[index]
+    demo = _Measured(io.StringIO(), only=["stuck-crawler", "stuck-query"], sweep_every=every, timers=timers)
+    code = demo.run()
+    return {"exit": code, "lags": getattr(demo, "lags", {}), "calls": getattr(demo, "sweep_calls", {})}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--one"]:
+        print(json.dumps(measure(int(args[1]))))
+        return 0
+    rows: list[str] = []
+    calls: dict[str, int] = {}
+    for index, (label, _timers, _every) in enumerate(DESIGNS):
+        run = subprocess.run(  # noqa: S603 - this module, this interpreter
+            [sys.executable, "-m", "watchdogs_local.timers_bench", "--one", str(index)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        lags, calls = result["lags"], result["calls"] or calls
+        cells = "  ".join(f"{k} +{lags[k]:.1f} s" if k in lags else f"{k} -" for k in ("crawler", "query"))
+        rows.append(f"{label:<28} {cells}   (demo exit {result['exit']})")
+    print("detected after the threshold (threshold 3 s, compressed clock):")
+    print("\n".join(rows))
+    print(f"one sweep with nothing wrong (sandbox scale): {sum(calls.values())} calls {dict(sorted(calls.items()))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

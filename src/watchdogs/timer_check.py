@@ -1,0 +1,80 @@
+"""A stuck timer fired (:mod:`watchdogs.timers`): re-read that one resource and, if it is still running past its
+threshold, hand it to the engine exactly as the sweep's discovery would (same stuck rules, same thresholds, same
+finding); finished, or not yet over its threshold, nothing happens. Runs in the sweep function.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from watchdogs.incidents import now_utc
+from watchdogs.models.domain import ResourceType
+from watchdogs.observability import count, logger
+from watchdogs.runbooks.crawler import discover as crawlers
+from watchdogs.runbooks.discovery import AWS_ERRORS, DiscoveryContext, Found
+from watchdogs.runbooks.execution import discover as executions
+from watchdogs.runbooks.query import discover as queries
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from watchdogs.runtime import Runtime
+
+#: the reads a timer firing makes, besides the runbook's own (tags, incidents): already granted to the sweep
+TIMER_CHECK_PERMISSIONS: tuple[str, ...] = ("glue:GetCrawler", "athena:GetQueryExecution", "states:DescribeExecution")
+
+
+class TimerFired(BaseModel):
+    """The schedule's input: ``{"source": "watchdogs.timer", "resource_type": ..., "resource_id": ...}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["watchdogs.timer"]
+    resource_type: ResourceType
+    resource_id: str = Field(min_length=1, max_length=2048, pattern=r"^[\w:./-]+$")
+
+
+def check(fired: TimerFired, rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
+    """Re-read, judge with the runbook's stuck rule, hand over: ``stuck`` (with the engine's result), ``not-stuck``
+    (finished or under threshold), ``gone`` or ``error`` (the read failed: the sweep will look again)."""
+    errors: list[str] = []
+    ctx = DiscoveryContext(
+        settings=rt.settings,
+        clients=rt.clients,
+        now=now or now_utc(),
+        store=rt.engine.store,
+        record=lambda _t, op, _r, code, _m: errors.append(f"{op}: {code}"),
+    )
+    try:
+        found = _judge(ctx, fired)
+    except AWS_ERRORS as exc:
+        logger.warning("stuck timer: re-read failed", resource=fired.resource_id, error=str(exc))
+        return {"outcome": "error", "resource": fired.resource_id, "detail": str(exc)[:300]}
+    count("TimerFired", resource_type=fired.resource_type.value)
+    if found is None:
+        logger.info("stuck timer: not stuck", resource=fired.resource_id, errors=errors)
+        return {"outcome": "not-stuck", "resource": fired.resource_id}
+    result = rt.engine.handle(found[1])
+    return {"outcome": "stuck", "resource": fired.resource_id, "result": result.as_dict()}
+
+
+def _judge(ctx: DiscoveryContext, fired: TimerFired) -> Found | None:
+    clients, rid = ctx.clients, fired.resource_id
+    if fired.resource_type is ResourceType.CRAWLER:
+        crawler = clients.glue.get_crawler(Name=rid)["Crawler"]
+        state = crawler.get("State", "")
+        return crawlers._stuck(ctx, crawler, state) if state in {"RUNNING", "STOPPING"} else None
+    if fired.resource_type is ResourceType.QUERY:
+        execution = clients.athena.get_query_execution(QueryExecutionId=rid)["QueryExecution"]
+        workgroup = execution.get("WorkGroup") or ""
+        return queries._stuck(ctx, execution, workgroup, ctx.settings.query_threshold(workgroup))
+    run = clients.sfn.describe_execution(executionArn=rid)
+    if run.get("status") != "RUNNING":
+        return None
+    item: dict[str, Any] = {"executionArn": rid, "startDate": run["startDate"]}
+    if run.get("redriveDate"):
+        item["redriveDate"] = run["redriveDate"]
+    stuck = executions._stuck(ctx, run["stateMachineArn"], [item])  # type: ignore[list-item]
+    return stuck[0] if stuck else None

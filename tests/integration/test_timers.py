@@ -1,0 +1,215 @@
+"""One-shot stuck timers against moto (issue 15): a start event creates one EventBridge Scheduler schedule at start
++ threshold (duplicates: still one), a terminal event deletes it, a firing timer re-reads its resource and hands a
+still-running one to the normal stuck remediation (a finished one: nothing), a timer that cannot be made never fails
+the event, and a resource whose start event was lost is still caught by the sweep."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import FakeContext
+from tests.integration.test_sweep import (  # noqa: F401 - fixtures
+    PIPELINE_ARN,
+    RAW,
+    WORKGROUP,
+    active,
+    athena_newest_first,
+    crawl,
+    crawler_state,
+    execution_status,
+    held_states,
+    lakehouse,
+    outcomes,
+    query_state,
+    start_execution,
+    start_query,
+    sweep,
+)
+from tests.support.aws import ACCOUNT, REGION, Subscriber, load_event
+from watchdogs.handlers import athena, glue, states
+from watchdogs.handlers import sweep as sweep_handler
+from watchdogs.models.domain import Condition, ResourceType
+from watchdogs.runtime import reset_runtime
+from watchdogs.timers import SLACK_SECONDS, timer_name
+
+pytestmark = pytest.mark.integration
+
+GROUP = "lakehouse-watchdogs-timers"
+TARGET = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:watchdogs-sweep"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/watchdogs-timer-role"
+THRESHOLD_TAG = "watchdogs:stuck-after-seconds"
+
+
+@pytest.fixture
+def timers(lakehouse: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:  # noqa: F811
+    """The lakehouse with timers on: the schedule group exists, the settings name it, the target and the role."""
+    scheduler = boto3.client("scheduler")
+    scheduler.create_schedule_group(Name=GROUP)
+    for key, value in {"TIMER_SCHEDULE_GROUP": GROUP, "TIMER_TARGET_ARN": TARGET, "TIMER_ROLE_ARN": ROLE}.items():
+        monkeypatch.setenv(key, value)
+    reset_runtime()
+    return scheduler
+
+
+def schedules(scheduler: Any) -> list[str]:
+    return [s["Name"] for s in scheduler.list_schedules(GroupName=GROUP)["Schedules"]]
+
+
+def at(expression: str) -> datetime:
+    return datetime.strptime(expression, "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
+
+
+def event(sample: str, when: datetime, **detail: Any) -> dict[str, Any]:
+    body = load_event(sample)
+    body["id"] = str(uuid.uuid4())
+    body["time"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    body["detail"].update(detail)
+    return body
+
+
+def fire(resource_type: ResourceType, resource_id: str) -> dict[str, Any]:
+    """What the schedule delivers to the sweep function when it fires."""
+    payload = {"source": "watchdogs.timer", "resource_type": resource_type.value, "resource_id": resource_id}
+    result: dict[str, Any] = sweep_handler.lambda_handler(payload, FakeContext())  # type: ignore[arg-type]
+    return result
+
+
+def crawler_started(when: datetime) -> dict[str, Any]:
+    return event("glue-crawler-started", when, crawlerName=RAW)
+
+
+# ------------------------------------------------------------------------------------------------ create / delete
+def test_duplicate_crawler_starts_create_one_timer_at_start_plus_threshold(timers: Any) -> None:
+    started = datetime.now(UTC).replace(microsecond=0)
+    crawl(RAW, "RUNNING")
+    # When the Started event is delivered twice (EventBridge delivers at least once)
+    first = glue.lambda_handler(crawler_started(started), FakeContext())  # type: ignore[arg-type]
+    second = glue.lambda_handler(crawler_started(started), FakeContext())  # type: ignore[arg-type]
+    # Then both are handled and there is one timer, named after the crawler, due at start + 45 min (+ slack)
+    assert first["outcome"] == second["outcome"] == "handled"
+    name = timer_name(ResourceType.CRAWLER, RAW)
+    assert schedules(timers) == [name]
+    schedule = timers.get_schedule(Name=name, GroupName=GROUP)
+    assert at(schedule["ScheduleExpression"]) == started + timedelta(seconds=2700 + SLACK_SECONDS)
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert (schedule["Target"]["Arn"], schedule["Target"]["RoleArn"]) == (TARGET, ROLE)
+    assert json.loads(schedule["Target"]["Input"]) == {
+        "source": "watchdogs.timer",
+        "resource_type": "crawler",
+        "resource_id": RAW,
+    }
+
+
+def test_a_threshold_tag_moves_the_timer_and_its_floor_applies(timers: Any) -> None:
+    glue_client = boto3.client("glue")
+    arn = f"arn:aws:glue:{REGION}:{ACCOUNT}:crawler/{RAW}"
+    started = datetime.now(UTC).replace(microsecond=0)
+    glue_client.tag_resource(ResourceArn=arn, TagsToAdd={THRESHOLD_TAG: "60"})  # below the 300 s floor
+    glue.lambda_handler(crawler_started(started), FakeContext())  # type: ignore[arg-type]
+    schedule = timers.get_schedule(Name=timer_name(ResourceType.CRAWLER, RAW), GroupName=GROUP)
+    assert at(schedule["ScheduleExpression"]) == started + timedelta(seconds=300 + SLACK_SECONDS)
+
+
+def test_a_terminal_event_deletes_the_timer_and_a_missing_one_is_fine(timers: Any) -> None:
+    now = datetime.now(UTC)
+    glue.lambda_handler(crawler_started(now), FakeContext())  # type: ignore[arg-type]
+    assert schedules(timers) == [timer_name(ResourceType.CRAWLER, RAW)]
+    crawl(RAW, "SUCCEEDED")
+    done = event("glue-crawler-succeeded", now, crawlerName=RAW)
+    assert glue.lambda_handler(done, FakeContext())["outcome"] == "handled"  # type: ignore[arg-type]
+    assert schedules(timers) == []
+    # the same terminal event again (or a timer that already fired): nothing to delete, still handled
+    again = event("glue-crawler-succeeded", now, crawlerName=RAW)
+    assert glue.lambda_handler(again, FakeContext())["outcome"] == "handled"  # type: ignore[arg-type]
+
+
+def test_query_and_run_starts_create_timers_their_ends_delete_them(timers: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    query_id = start_query()
+    running = event("athena-query-succeeded", now, currentState="RUNNING", queryExecutionId=query_id)
+    athena.lambda_handler(running, FakeContext())  # type: ignore[arg-type]
+    run = start_execution(name="timed-run")
+    started_ms = int(now.timestamp() * 1000)
+    run_event = event(
+        "stepfunctions-execution-succeeded", now, executionArn=run, stateMachineArn=PIPELINE_ARN, name="timed-run"
+    )
+    run_event["detail"] |= {"status": "RUNNING", "startDate": started_ms, "stopDate": None}
+    states.lambda_handler(run_event, FakeContext())  # type: ignore[arg-type]
+    query_timer, run_timer = timer_name(ResourceType.QUERY, query_id), timer_name(ResourceType.EXECUTION, run)
+    assert sorted(schedules(timers)) == sorted([query_timer, run_timer])
+    due = {n: at(timers.get_schedule(Name=n, GroupName=GROUP)["ScheduleExpression"]) for n in schedules(timers)}
+    assert due == {
+        query_timer: now + timedelta(seconds=1500 + SLACK_SECONDS),
+        run_timer: now + timedelta(seconds=7200 + SLACK_SECONDS),
+    }
+    ended = event("athena-query-succeeded", now, queryExecutionId=query_id, sequenceNumber="10")
+    athena.lambda_handler(ended, FakeContext())  # type: ignore[arg-type]
+    assert schedules(timers) == [run_timer]
+
+
+def test_a_timer_that_cannot_be_made_never_fails_the_event(lakehouse: dict[str, Any], monkeypatch: Any) -> None:  # noqa: F811
+    # the group does not exist: CreateSchedule fails
+    for key, value in {"TIMER_SCHEDULE_GROUP": "no-such-group", "TIMER_TARGET_ARN": TARGET}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TIMER_ROLE_ARN", ROLE)
+    reset_runtime()
+    result = glue.lambda_handler(crawler_started(datetime.now(UTC)), FakeContext())  # type: ignore[arg-type]
+    assert result["outcome"] == "handled"
+
+
+# ------------------------------------------------------------------------------------------------ firing
+def test_firing_on_a_crawler_still_running_stops_it_like_the_sweep(timers: Any, subscriber: Subscriber) -> None:
+    crawl(RAW, "RUNNING", running_for_seconds=2700 + SLACK_SECONDS)
+    result = fire(ResourceType.CRAWLER, RAW)
+    assert result["outcome"] == "stuck"
+    assert crawler_state(RAW)[0] == "STOPPING"  # runbook step 3: the reset begins
+    assert Condition.STUCK in active(ResourceType.CRAWLER, RAW)
+    assert outcomes(subscriber) == [(RAW, "STUCK", "act")]
+
+
+def test_firing_on_a_finished_or_young_resource_does_nothing(timers: Any, subscriber: Subscriber) -> None:
+    crawl(RAW, "SUCCEEDED")
+    assert fire(ResourceType.CRAWLER, RAW)["outcome"] == "not-stuck"
+    young = start_query(submitted_seconds_ago=60)
+    assert fire(ResourceType.QUERY, young)["outcome"] == "not-stuck"
+    assert query_state(young) == "RUNNING"
+    assert active(ResourceType.CRAWLER, RAW) == {}
+    assert active(ResourceType.QUERY, young) == {}
+    assert outcomes(subscriber) == []
+
+
+def test_firing_on_a_stuck_query_and_run_remediates_them(timers: Any, subscriber: Subscriber) -> None:
+    query_id = start_query(submitted_seconds_ago=1500 + SLACK_SECONDS)
+    run = start_execution(running_for=7200 + SLACK_SECONDS, name="stuck-run")
+    assert fire(ResourceType.QUERY, query_id)["outcome"] == "stuck"
+    assert fire(ResourceType.EXECUTION, run)["outcome"] == "stuck"
+    assert query_state(query_id) == "CANCELLED"
+    assert execution_status(run) == "ABORTED"
+    assert sorted(o for _, _, o in outcomes(subscriber)) == ["act", "act"]
+
+
+def test_a_malformed_timer_payload_is_rejected_and_nothing_is_read(timers: Any, subscriber: Subscriber) -> None:
+    result = sweep_handler.lambda_handler(  # type: ignore[arg-type]
+        {"source": "watchdogs.timer", "resource_type": "bucket", "resource_id": RAW}, FakeContext()
+    )
+    assert result["outcome"] == "rejected"
+    assert outcomes(subscriber) == []
+
+
+# ------------------------------------------------------------------------------------------------ the safety net
+def test_a_lost_start_event_is_still_caught_by_the_sweep(timers: Any, subscriber: Subscriber) -> None:
+    # Given a crawler past its threshold whose Started event never arrived: no timer exists
+    crawl(RAW, "RUNNING", running_for_seconds=3000)
+    assert schedules(timers) == []
+    # When the sweep runs / Then it finds and remediates the crawler as before
+    report = sweep()
+    assert [(i.kind, i.outcome) for i in report.items] == [("stuck", "act")]
+    assert crawler_state(RAW)[0] == "STOPPING"
+    assert outcomes(subscriber) == [(RAW, "STUCK", "act")]
