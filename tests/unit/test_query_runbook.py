@@ -17,12 +17,13 @@ from watchdogs.models.domain import Condition, Finding, IncidentStatus, Outcome,
 from watchdogs.models.events import QueryStateChangeEvent
 from watchdogs.runbooks.query import STEPS, QueryRemediator, dedup_key, findings_from_event
 from watchdogs.runbooks.query.cancel import CANCEL_CONFIRM_SECONDS, decide_stuck
-from watchdogs.runbooks.query.facts import QueryFacts, execution_facts, human_bytes, human_duration, mask_query
+from watchdogs.runbooks.query.facts import QueryFacts, execution_facts, mask_query
 from watchdogs.runbooks.query.failures import OPTIMISATION_ADVICE, classify_failure
 from watchdogs.runbooks.query.remediator import QueryReadError
 from watchdogs.runbooks.query.rules import decide_cancelled, decide_failed, decide_succeeded
 from watchdogs.runbooks.query.steps import Step
 from watchdogs.settings import Settings
+from watchdogs.shared.humanize import human_bytes, human_duration
 
 NOW = datetime(2024, 1, 15, 7, 0, tzinfo=UTC)
 QID = "7c1d4b2e-9a3f-4e61-b0d5-2f8e6a1c9d01"

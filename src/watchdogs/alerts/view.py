@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from watchdogs.alerts.facts import Fact, human_facts
 from watchdogs.alerts.links import AlertContext, Link, console_links, ops_commands, runbook_link
 from watchdogs.alerts.quoting import mask_literals, one_line
+from watchdogs.shared.humanize import human_duration as duration
 
 if TYPE_CHECKING:
     from watchdogs.incidents import Evidence, Incident, TimelineEntry
@@ -81,16 +82,6 @@ class AlertView:
     details: list[tuple[str, str]]
     timeline: list[TimelineEntry] = field(default_factory=list)
     timeline_total: int = 0
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def transition_steps(incident: Incident, kinds: frozenset[str] = frozenset({"action"})) -> list[Step]:

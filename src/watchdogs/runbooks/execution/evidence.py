@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from watchdogs.models.domain import Condition
 from watchdogs.runbooks.evidence import EvidenceUnavailableError, TimeBox, attempt, one_line
 from watchdogs.runbooks.query.evidence import failure_of, scan_limit
-from watchdogs.runbooks.query.facts import QueryFacts, human_duration
+from watchdogs.runbooks.query.facts import QueryFacts
 from watchdogs.runbooks.query.failures import classify_facts
+from watchdogs.shared.humanize import human_duration
 
 if TYPE_CHECKING:
     from watchdogs.clients import AwsClients

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from watchdogs.models.domain import Condition, Decision, IncidentStatus, Outcome, PlannedAction, Severity
-from watchdogs.runbooks.query.facts import human_duration
 from watchdogs.runbooks.query.rules import describe, ignore, stats
 from watchdogs.runbooks.query.steps import Step
+from watchdogs.shared.humanize import human_duration
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from watchdogs.models.domain import Condition
 from watchdogs.runbooks.evidence import TimeBox, attempt
-from watchdogs.runbooks.query.facts import QueryFacts, human_bytes
+from watchdogs.runbooks.query.facts import QueryFacts
 from watchdogs.runbooks.query.failures import NEEDS_WORKGROUP_LIMITS, OPTIMISATION_ADVICE, classify_facts
+from watchdogs.shared.humanize import human_bytes
 
 if TYPE_CHECKING:
     from typing import Any

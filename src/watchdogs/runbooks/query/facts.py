@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from watchdogs.models.domain import Condition, Finding, ResourceType
 from watchdogs.observability import logger
+from watchdogs.shared.humanize import human_bytes, human_duration
 
 if TYPE_CHECKING:
     from watchdogs.models.events import QueryStateChangeEvent
@@ -176,29 +177,6 @@ def mask_query(query: str | None, limit: int = PREVIEW_CHARS) -> str:
         return ""
     text = _WHITESPACE.sub(" ", _STRING_LITERAL.sub("'?'", query)).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
-
-
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return "unknown"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"  # pragma: no cover - the loop always returns
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 def findings_from_event(event: QueryStateChangeEvent) -> list[Finding]:

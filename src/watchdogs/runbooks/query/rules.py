@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from watchdogs.models.domain import Condition, Decision, Finding, Outcome, ResourceType
-from watchdogs.runbooks.query.facts import human_bytes
 from watchdogs.runbooks.query.failures import (
     FAILURE_CLASSES,
     NEEDS_WORKGROUP_LIMITS,
     FailureClass,
     classify_facts,
 )
+from watchdogs.shared.humanize import human_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Collection
