@@ -317,6 +317,11 @@ def test_query_cancelled_first_in_the_same_sweep_the_run_waits_for_the_heal_then
     # ... and then the run, which no longer has any query running
     api_calls.reset()
     waited = handle(stuck_finding(arn, lakehouse.state_machine_arn))
+    resubmitted = set(athena.list_query_executions(WorkGroup=workgroup)["QueryExecutionIds"]) - {query_id}
+    if resubmitted and waited.outcome == "wait" and status_of(sfn, arn) == "RUNNING":
+        # moto's pipeline re-submitted the model before the run's visit (a loaded machine): the run now waits on its
+        # own new query (watched, still not stopped); the heal-then-grace path this test follows cannot be reached
+        pytest.skip("the pipeline re-submitted its query before the run's visit; the run waits on the new one")
 
     # Then the run waits for the heal of its cause: not stopped, nothing delegated (the heal is done), heal recorded
     assert waited.outcome == "wait"
