@@ -57,6 +57,7 @@ DEMO_PARAMETERS: dict[str, str] = {
     "ExecutionStuckSeconds": "45",
     "SweepRateMinutes": "1",
     "SweepLookbackSeconds": "600",
+    "StepFollowUpSeconds": "1",
 }
 SWEEP_EVERY_SECONDS = 2.0
 POLL_SECONDS = 0.1

@@ -103,6 +103,10 @@ class Settings(BaseModel):
     timer_group: str = Field(default="", alias="TIMER_SCHEDULE_GROUP", pattern=r"^[0-9a-zA-Z._-]{0,64}$")
     timer_target_arn: str = Field(default="", alias="TIMER_TARGET_ARN")
     timer_role_arn: str = Field(default="", alias="TIMER_ROLE_ARN")
+    #: where Scheduler dead-letters a timer it could not deliver ("" = Scheduler's defaults, no queue)
+    timer_dead_letter_arn: str = Field(default="", alias="TIMER_DEAD_LETTER_ARN")
+    #: a step no event announces (a stopped crawler READY again) is looked at again after this, then 2x, 4x, 8x
+    step_follow_up_seconds: int = Field(default=30, alias="STEP_FOLLOW_UP_SECONDS", ge=1, le=3600)
 
     @field_validator("crawler_prefixes", "state_machine_arn_prefixes", "workgroups", mode="before")
     @classmethod

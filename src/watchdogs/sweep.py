@@ -72,6 +72,23 @@ def incident_scope_key(incident: Incident) -> str:
     return str(incident.facts.get("workgroup") or incident.facts.get("scope_key") or "")
 
 
+def resume_finding(incident: Incident, now: datetime, source: str = "sweep") -> Finding:
+    """The finding that hands an active incident back to its remediation: continue its pending step, or resolve
+    if recovered (the sweep's resume, and a step timer firing: :mod:`watchdogs.timer_check`)."""
+    facts: dict[str, Any] = {"sweep": "resume", "incident_status": incident.status.value}
+    if incident.pending_step:
+        facts["pending_step"] = incident.pending_step
+    return Finding(
+        resource_type=incident.resource_type,
+        resource_id=incident.resource_id,
+        condition=incident.condition,
+        source=source,
+        observed_at=now,
+        scope_key=incident_scope_key(incident),
+        facts=facts,
+    )
+
+
 # ------------------------------------------------------------------------------------------------ the sweep
 class Sweep:
     """One sweep over the resources in scope. Takes its adapters; builds nothing at import time.
@@ -239,19 +256,7 @@ class Sweep:
                 continue
             if incident.resource_key in recovered or self._expire_if_terminal(incident):
                 continue
-            facts: dict[str, Any] = {"sweep": "resume", "incident_status": incident.status.value}
-            if incident.pending_step:
-                facts["pending_step"] = incident.pending_step
-            finding = Finding(
-                resource_type=incident.resource_type,
-                resource_id=incident.resource_id,
-                condition=incident.condition,
-                source="sweep",
-                observed_at=self._now,
-                scope_key=incident_scope_key(incident),
-                facts=facts,
-            )
-            findings.append(("resume", finding))
+            findings.append(("resume", resume_finding(incident, self._now)))
         return findings
 
     def _expire_if_terminal(self, incident: Incident) -> bool:

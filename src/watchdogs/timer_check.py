@@ -13,13 +13,16 @@ from watchdogs.incidents import now_utc
 from watchdogs.models.domain import ResourceType
 from watchdogs.observability import count, logger
 from watchdogs.runbooks.crawler import discover as crawlers
-from watchdogs.runbooks.discovery import AWS_ERRORS, DiscoveryContext, Found
+from watchdogs.runbooks.discovery import AWS_ERRORS, STORE_ERRORS, DiscoveryContext, Found
 from watchdogs.runbooks.execution import discover as executions
 from watchdogs.runbooks.query import discover as queries
+from watchdogs.sweep import resume_finding
+from watchdogs.timers import STEP_FOLLOW_UPS, arm_step
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from watchdogs.incidents import Incident
     from watchdogs.runtime import Runtime
 
 #: the reads a timer firing makes, besides the runbook's own (tags, incidents): already granted to the sweep
@@ -34,11 +37,17 @@ class TimerFired(BaseModel):
     source: Literal["watchdogs.timer"]
     resource_type: ResourceType
     resource_id: str = Field(min_length=1, max_length=2048, pattern=r"^[\w:./-]+$")
+    #: a step timer (:func:`watchdogs.timers.arm_step`): the pending step to take, and which look this is
+    step: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[a-z_]+$")
+    attempt: int = Field(default=0, ge=0, le=STEP_FOLLOW_UPS)
 
 
 def check(fired: TimerFired, rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
     """Re-read, judge with the runbook's stuck rule, hand over: ``stuck`` (with the engine's result), ``not-stuck``
-    (finished or under threshold), ``gone`` or ``error`` (the read failed: the sweep will look again)."""
+    (finished or under threshold), ``gone`` or ``error`` (the read failed: the sweep will look again).
+    A step timer resumes the incident's pending step instead (:func:`resume_step`)."""
+    if fired.step is not None:
+        return resume_step(fired, rt, now or now_utc())
     errors: list[str] = []
     ctx = DiscoveryContext(
         settings=rt.settings,
@@ -78,3 +87,29 @@ def _judge(ctx: DiscoveryContext, fired: TimerFired) -> Found | None:
         item["redriveDate"] = run["redriveDate"]
     stuck = executions._stuck(ctx, run["stateMachineArn"], [item])  # type: ignore[list-item]
     return stuck[0] if stuck else None
+
+
+def resume_step(fired: TimerFired, rt: Runtime, now: datetime) -> dict[str, Any]:
+    """A step timer fired: hand the incident still at that step back to its remediation (what the sweep's resume
+    does); still at the same step afterwards (the crawler is still STOPPING), arm the next look. Nothing waits
+    at that step any more (taken, resolved, closed): ``step-done``, nothing happens."""
+    store = rt.engine.store
+    try:
+        waiting = _waiting(store.load(fired.resource_type, fired.resource_id).active(), fired.step)
+        if waiting is None:
+            logger.info("step timer: nothing pending", resource=fired.resource_id, step=fired.step)
+            return {"outcome": "step-done", "resource": fired.resource_id, "step": fired.step}
+        count("TimerFired", resource_type=fired.resource_type.value)
+        result = rt.engine.handle(resume_finding(waiting, now, source="timer"))
+        still = _waiting(store.load(fired.resource_type, fired.resource_id).active(), fired.step)
+    except STORE_ERRORS as exc:
+        logger.warning("step timer: resume failed", resource=fired.resource_id, error=str(exc))
+        return {"outcome": "error", "resource": fired.resource_id, "detail": str(exc)[:300]}
+    armed = "-"
+    if still is not None and still.pending_since == waiting.pending_since:
+        armed = arm_step(rt.settings, rt.clients, still, fired.attempt + 1, now)
+    return {"outcome": "resumed", "resource": fired.resource_id, "result": result.as_dict(), "next_look": armed}
+
+
+def _waiting(incidents: list[Incident], step: str | None) -> Incident | None:
+    return next((i for i in incidents if i.pending_step == step), None)

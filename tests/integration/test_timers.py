@@ -34,9 +34,10 @@ from tests.integration.test_sweep import (  # noqa: F401 - fixtures
 from tests.support.aws import ACCOUNT, REGION, Subscriber, load_event
 from watchdogs.handlers import athena, glue, states
 from watchdogs.handlers import sweep as sweep_handler
+from watchdogs.incidents import IncidentStore
 from watchdogs.models.domain import Condition, ResourceType
-from watchdogs.runtime import reset_runtime
-from watchdogs.timers import SLACK_SECONDS, timer_name
+from watchdogs.runtime import reset_runtime, runtime
+from watchdogs.timers import SLACK_SECONDS, STEP_FOLLOW_UPS, timer_name
 
 pytestmark = pytest.mark.integration
 
@@ -213,3 +214,143 @@ def test_a_lost_start_event_is_still_caught_by_the_sweep(timers: Any, subscriber
     assert [(i.kind, i.outcome) for i in report.items] == [("stuck", "act")]
     assert crawler_state(RAW)[0] == "STOPPING"
     assert outcomes(subscriber) == [(RAW, "STUCK", "act")]
+
+
+# ------------------------------------------------------------------------------------------------ step timers
+def step_timers(scheduler: Any) -> list[dict[str, Any]]:
+    """The armed step timers, oldest attempt first: their schedule and what they will deliver."""
+    found = []
+    for name in schedules(scheduler):
+        if name.startswith("wd-step-"):
+            schedule = scheduler.get_schedule(Name=name, GroupName=GROUP)
+            found.append({**schedule, "payload": json.loads(schedule["Target"]["Input"])})
+    return sorted(found, key=lambda s: s["payload"]["attempt"])
+
+
+def fire_step(scheduler: Any, timer: dict[str, Any]) -> dict[str, Any]:
+    """What Scheduler does when the step timer comes due: deliver its input, delete it (ActionAfterCompletion)."""
+    scheduler.delete_schedule(Name=timer["Name"], GroupName=GROUP)
+    result: dict[str, Any] = sweep_handler.lambda_handler(timer["payload"], FakeContext())  # type: ignore[arg-type]
+    return result
+
+
+def crawler_incident(condition: Condition = Condition.STUCK) -> Any:
+    settings = runtime().settings
+    store = IncidentStore(settings.incident_table, boto3.client("dynamodb"))
+    return store.load(ResourceType.CRAWLER, RAW).incidents.get(condition)
+
+
+def stop_a_stuck_crawler(scheduler: Any) -> datetime:
+    crawl(RAW, "RUNNING", running_for_seconds=2700 + SLACK_SECONDS)
+    stopped_at = datetime.now(UTC)
+    assert fire(ResourceType.CRAWLER, RAW)["outcome"] == "stuck"
+    assert crawler_state(RAW)[0] == "STOPPING"
+    return stopped_at
+
+
+def test_stopping_a_stuck_crawler_arms_a_step_timer_that_restarts_it_once_ready(
+    timers: Any, subscriber: Subscriber
+) -> None:
+    # Given the stuck timer fired and the watchdog stopped the crawler (reset step 1: pending start_when_ready)
+    stopped_at = stop_a_stuck_crawler(timers)
+    # Then a step timer looks again 30 s later (STEP_FOLLOW_UP_SECONDS), in the same group, to the same target
+    [timer] = step_timers(timers)
+    assert timer["payload"] == {
+        "source": "watchdogs.timer",
+        "resource_type": "crawler",
+        "resource_id": RAW,
+        "step": "start_when_ready",
+        "attempt": 1,
+    }
+    due = at(timer["ScheduleExpression"])
+    assert timedelta(seconds=30) <= due - stopped_at <= timedelta(seconds=32)
+    assert (timer["Target"]["Arn"], timer["ActionAfterCompletion"]) == (TARGET, "DELETE")
+    assert timer["Target"]["RetryPolicy"] == {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 900}
+    # When the crawler is READY by then and the step timer fires
+    crawl(RAW, "CANCELLED")
+    result = fire_step(timers, timer)
+    # Then the reset's step 2 is taken now (not at the next sweep): the crawler runs again, once
+    assert result["outcome"] == "resumed"
+    assert result["result"]["actions"] == ["start_crawler:started"]
+    assert crawler_state(RAW)[0] == "RUNNING"
+    incident = crawler_incident()
+    assert [e.step for e in incident.timeline if e.kind == "action"] == ["stop_crawler", "start_crawler"]
+    assert incident.pending_step == "await_success"
+    # and nothing more is armed: the restarted crawl's own events (and its stuck timer) take it from here
+    assert step_timers(timers) == []
+
+
+def test_a_crawler_still_stopping_is_looked_at_again_with_backoff_then_left_to_the_sweep(
+    timers: Any, subscriber: Subscriber
+) -> None:
+    stop_a_stuck_crawler(timers)
+    delays = []
+    for attempt in range(1, STEP_FOLLOW_UPS + 1):
+        # When the step timer fires while the crawler is still STOPPING
+        [timer] = step_timers(timers)
+        assert timer["payload"]["attempt"] == attempt
+        fired_at = datetime.now(UTC)
+        result = fire_step(timers, timer)
+        # Then nothing is started, and the next look is armed twice as far out, until the looks are spent
+        assert result["outcome"] == "resumed"
+        assert not any(a.startswith("start_crawler") for a in result["result"]["actions"])
+        assert crawler_state(RAW)[0] == "STOPPING"
+        armed = step_timers(timers)
+        if attempt < STEP_FOLLOW_UPS:
+            assert result["next_look"] == "created"
+            delays.append(round((at(armed[0]["ScheduleExpression"]) - fired_at).total_seconds()))
+        else:
+            assert (result["next_look"], armed) == ("spent", [])
+    assert [d // 30 for d in delays] == [2, 4, 8]
+    # the incident still waits at start_when_ready: the sweep resumes it from here
+    assert crawler_incident().pending_step == "start_when_ready"
+
+
+def test_a_step_timer_that_fires_after_the_step_was_taken_does_nothing(timers: Any, subscriber: Subscriber) -> None:
+    stop_a_stuck_crawler(timers)
+    [timer] = step_timers(timers)
+    # Given the sweep took the step first (the crawler was READY at its visit)
+    crawl(RAW, "CANCELLED")
+    sweep()
+    assert crawler_state(RAW)[0] == "RUNNING"
+    before = [e.step for e in crawler_incident().timeline if e.kind == "action"]
+    # When the step timer fires late / Then nothing happens: no second StartCrawler, no message
+    subscriber.messages()  # drained: what the sweep's restart sent
+    result = fire_step(timers, timer)
+    assert result["outcome"] == "step-done"
+    assert (
+        [e.step for e in crawler_incident().timeline if e.kind == "action"]
+        == before
+        == ["stop_crawler", "start_crawler"]
+    )
+    assert subscriber.messages() == []
+
+
+def test_the_sweep_arms_a_step_timer_for_the_crawler_it_stopped(timers: Any, subscriber: Subscriber) -> None:
+    crawl(RAW, "RUNNING", running_for_seconds=3000)  # its Started event was lost: no stuck timer
+    sweep()
+    assert crawler_state(RAW)[0] == "STOPPING"
+    assert [t["payload"]["step"] for t in step_timers(timers)] == ["start_when_ready"]
+
+
+def test_observe_mode_arms_no_step_timer(timers: Any, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_MODE", "observe")
+    reset_runtime()
+    crawl(RAW, "RUNNING", running_for_seconds=2700 + SLACK_SECONDS)
+    assert fire(ResourceType.CRAWLER, RAW)["outcome"] == "stuck"
+    assert crawler_state(RAW)[0] == "RUNNING"  # observed, not stopped
+    assert step_timers(timers) == []
+
+
+def test_a_forged_step_payload_is_rejected(timers: Any, subscriber: Subscriber) -> None:
+    forged = {
+        "source": "watchdogs.timer",
+        "resource_type": "crawler",
+        "resource_id": RAW,
+        "step": "rm -rf",
+        "attempt": 1,
+    }
+    assert sweep_handler.lambda_handler(forged, FakeContext())["outcome"] == "rejected"  # type: ignore[arg-type]
+    too_many = {**forged, "step": "start_when_ready", "attempt": STEP_FOLLOW_UPS + 1}
+    assert sweep_handler.lambda_handler(too_many, FakeContext())["outcome"] == "rejected"  # type: ignore[arg-type]
+    assert outcomes(subscriber) == []

@@ -210,9 +210,8 @@ def test_environment_declares_every_setting_and_nothing_unknown(function_id: str
     aliases = {field.alias for field in Settings.model_fields.values() if field.alias}
     environment = function_environment(function_id)
     # Then every setting is declared, except what the runtime provides (and a template may not set) ...
-    # (the stuck timers' variables only where timers are made: the event functions, not the sweep they invoke)
-    timers = {"TIMER_SCHEDULE_GROUP", "TIMER_TARGET_ARN", "TIMER_ROLE_ARN"} if function_id == "SweepFunction" else set()
-    assert aliases - set(environment) == RUNTIME_VARIABLES | timers
+    # (every function makes timers: stuck timers in the event functions, step timers in all four)
+    assert aliases - set(environment) == RUNTIME_VARIABLES
     assert not RUNTIME_VARIABLES & set(environment)
     # ... and every declared variable is read by something
     unknown = {
@@ -413,7 +412,7 @@ def test_sam_transform_yields_the_expected_stack() -> None:
     assert types["AWS::SNS::Topic"] == 2  # incident alerts, and the stack's own alarms (operations)
     assert types["AWS::SQS::Queue"] == 1
     assert types["AWS::Logs::LogGroup"] == 4
-    assert types["AWS::CloudWatch::Alarm"] == 6
+    assert types["AWS::CloudWatch::Alarm"] == 7
     assert types["AWS::CloudWatch::Dashboard"] == 1
     assert types["AWS::Lambda::EventInvokeConfig"] == 4
     assert not any(t.startswith("AWS::Serverless::") for t in types)
