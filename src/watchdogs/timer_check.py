@@ -1,6 +1,7 @@
 """A stuck timer fired (:mod:`watchdogs.timers`): re-read that one resource and, if it is still running past its
 threshold, hand it to the engine exactly as the sweep's discovery would (same stuck rules, same thresholds, same
-finding); finished, or not yet over its threshold, nothing happens. Runs in the sweep function.
+finding); finished, or not yet over its threshold, nothing happens. Runs in the resource's own event function (the
+timer's target), so a timer never queues behind a sweep.
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ class TimerFired(BaseModel):
     #: a step timer (:func:`watchdogs.timers.arm_step`): the pending step to take, and which look this is
     step: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[a-z_]+$")
     attempt: int = Field(default=0, ge=0, le=STEP_FOLLOW_UPS)
+
+
+def answer(event: Any, rt: Runtime, accepts: frozenset[ResourceType] | None) -> dict[str, Any]:
+    """Parse a timer's input at the edge and :func:`check` it. A malformed one, or one for a resource type this
+    function does not remediate (``accepts``), is a typed rejection: logged, counted, nothing read or done."""
+    from watchdogs.runtime import Rejection, parse_event, reject  # noqa: PLC0415 - runtime imports this lazily
+
+    parsed = parse_event(event, TimerFired)
+    if isinstance(parsed, Rejection):
+        return parsed.as_dict()
+    if accepts is not None and parsed.resource_type not in accepts:
+        reason = f"a {parsed.resource_type.value} timer is not answered by this function"
+        return reject(event, TimerFired, reason).as_dict()
+    return check(parsed, rt)
 
 
 def check(fired: TimerFired, rt: Runtime, now: datetime | None = None) -> dict[str, Any]:

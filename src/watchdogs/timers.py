@@ -1,13 +1,14 @@
-"""One-shot stuck timers: an EventBridge Scheduler schedule at start + threshold per running resource (issue 15).
+"""One-shot timers on EventBridge Scheduler (issue 15): stuck timers at start + threshold, and step timers.
 
 A start event (crawler ``Started``, query ``QUEUED``/``RUNNING``, run ``RUNNING``) creates a schedule named after
 the resource (duplicate starts: ``ConflictException``, the timer is already there) at start + the resource's
 threshold (tag overrides and their floor: :func:`watchdogs.shared.threshold_from_tags`), ``ActionAfterCompletion:
-DELETE``, targeting the sweep function with ``{"source": "watchdogs.timer", ...}``. A terminal event deletes it
-(``ResourceNotFoundException``: fired or never made, fine). When it fires, :mod:`watchdogs.timer_check` re-reads
-the one resource. A timer that cannot be made is logged and counted (``TimerCreateFailed``), never an error of the
-event: the sweep stays the safety net. Off unless ``TIMER_SCHEDULE_GROUP``, ``TIMER_TARGET_ARN`` and
-``TIMER_ROLE_ARN`` are all set.
+DELETE``, targeting the resource's own event function (``TIMER_TARGETS``) with ``{"source": "watchdogs.timer",
+...}``. A terminal event deletes it (``ResourceNotFoundException``: fired or never made, fine). When it fires,
+:mod:`watchdogs.timer_check` re-reads the one resource. A step timer (:func:`arm_step`) looks again at a pending
+step no event announces. A timer that cannot be made is logged and counted (``TimerCreateFailed``), never an error
+of the event: the sweep stays the safety net. Off unless ``TIMER_SCHEDULE_GROUP``, ``TIMER_TARGETS`` (for the
+resource's type) and ``TIMER_ROLE_ARN`` are all set.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def timer_name(resource_type: ResourceType, resource_id: str) -> str:
     return f"wd-{resource_type.value}-{digest}"
 
 
-def enabled(settings: Settings) -> bool:
-    return bool(settings.timer_group and settings.timer_target_arn and settings.timer_role_arn)
+def enabled(settings: Settings, resource_type: ResourceType) -> bool:
+    return bool(settings.timer_group and settings.timer_targets.get(resource_type.value) and settings.timer_role_arn)
 
 
 def threshold_seconds(settings: Settings, clients: AwsClients, event: TimerEvent) -> int:
@@ -108,7 +109,7 @@ def _target(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
     """The watchdog function, with the resource; delivery retried for :data:`TARGET_MAX_AGE_SECONDS` (a late timer
     is harmless, a lost one is the sweep's), then dead-lettered to the stack's queue when one is configured."""
     target: dict[str, Any] = {
-        "Arn": settings.timer_target_arn,
+        "Arn": settings.timer_targets[payload["resource_type"]],
         "RoleArn": settings.timer_role_arn,
         "Input": json.dumps(payload),
         "RetryPolicy": {"MaximumRetryAttempts": TARGET_RETRIES, "MaximumEventAgeInSeconds": TARGET_MAX_AGE_SECONDS},
@@ -121,7 +122,7 @@ def _target(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
 def apply(settings: Settings, clients: AwsClients, event: TimerEvent) -> str:
     """Create or delete the resource's timer. Never raises: the outcome (``created``, ``exists``, ``deleted``,
     ``absent``, ``failed``, ``off``) is logged; ``failed`` is counted (``TimerCreateFailed``/``TimerDeleteFailed``)."""
-    if not enabled(settings):
+    if not enabled(settings, event.resource_type):
         return "off"
     name = timer_name(event.resource_type, event.resource_id)
     verb = "create" if event.started_at is not None else "delete"
@@ -195,7 +196,7 @@ def arm_step(settings: Settings, clients: AwsClients, incident: Incident, attemp
     """Arm the step timer of an incident that entered (attempt 1) or is still at (attempt n) a pending step no
     event announces. Never raises: ``created``, ``exists`` (this attempt is already armed), ``spent`` (past
     :data:`STEP_FOLLOW_UPS`: the sweep resumes it), ``off``, or ``failed`` (logged, ``TimerCreateFailed``)."""
-    if not enabled(settings) or not incident.pending_step:
+    if not enabled(settings, incident.resource_type) or not incident.pending_step:
         return "off"
     if attempt > STEP_FOLLOW_UPS:
         return "spent"

@@ -42,7 +42,11 @@ from watchdogs.timers import SLACK_SECONDS, STEP_FOLLOW_UPS, timer_name
 pytestmark = pytest.mark.integration
 
 GROUP = "lakehouse-watchdogs-timers"
-TARGET = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:watchdogs-sweep"
+FUNCTIONS = {"crawler": "watchdogs-glue", "query": "watchdogs-athena", "execution": "watchdogs-states"}
+TARGETS = {kind: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}" for kind, name in FUNCTIONS.items()}
+TARGET = TARGETS["crawler"]
+#: what each target ARN runs: the resource's own event function
+HANDLERS = {"crawler": glue.lambda_handler, "query": athena.lambda_handler, "execution": states.lambda_handler}
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/watchdogs-timer-role"
 THRESHOLD_TAG = "watchdogs:stuck-after-seconds"
 
@@ -52,7 +56,8 @@ def timers(lakehouse: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:  
     """The lakehouse with timers on: the schedule group exists, the settings name it, the target and the role."""
     scheduler = boto3.client("scheduler")
     scheduler.create_schedule_group(Name=GROUP)
-    for key, value in {"TIMER_SCHEDULE_GROUP": GROUP, "TIMER_TARGET_ARN": TARGET, "TIMER_ROLE_ARN": ROLE}.items():
+    targets = json.dumps(TARGETS)
+    for key, value in {"TIMER_SCHEDULE_GROUP": GROUP, "TIMER_TARGETS": targets, "TIMER_ROLE_ARN": ROLE}.items():
         monkeypatch.setenv(key, value)
     reset_runtime()
     return scheduler
@@ -74,11 +79,15 @@ def event(sample: str, when: datetime, **detail: Any) -> dict[str, Any]:
     return body
 
 
-def fire(resource_type: ResourceType, resource_id: str) -> dict[str, Any]:
-    """What the schedule delivers to the sweep function when it fires."""
-    payload = {"source": "watchdogs.timer", "resource_type": resource_type.value, "resource_id": resource_id}
-    result: dict[str, Any] = sweep_handler.lambda_handler(payload, FakeContext())  # type: ignore[arg-type]
+def deliver(payload: dict[str, Any]) -> dict[str, Any]:
+    """What Scheduler does when a timer fires: invoke the target its schedule names (the resource's own event
+    function) with the schedule's input."""
+    result: dict[str, Any] = HANDLERS[payload["resource_type"]](payload, FakeContext())  # type: ignore[operator]
     return result
+
+
+def fire(resource_type: ResourceType, resource_id: str) -> dict[str, Any]:
+    return deliver({"source": "watchdogs.timer", "resource_type": resource_type.value, "resource_id": resource_id})
 
 
 def crawler_started(when: datetime) -> dict[str, Any]:
@@ -157,7 +166,7 @@ def test_query_and_run_starts_create_timers_their_ends_delete_them(timers: Any) 
 
 def test_a_timer_that_cannot_be_made_never_fails_the_event(lakehouse: dict[str, Any], monkeypatch: Any) -> None:  # noqa: F811
     # the group does not exist: CreateSchedule fails
-    for key, value in {"TIMER_SCHEDULE_GROUP": "no-such-group", "TIMER_TARGET_ARN": TARGET}.items():
+    for key, value in {"TIMER_SCHEDULE_GROUP": "no-such-group", "TIMER_TARGETS": json.dumps(TARGETS)}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TIMER_ROLE_ARN", ROLE)
     reset_runtime()
@@ -197,11 +206,30 @@ def test_firing_on_a_stuck_query_and_run_remediates_them(timers: Any, subscriber
 
 
 def test_a_malformed_timer_payload_is_rejected_and_nothing_is_read(timers: Any, subscriber: Subscriber) -> None:
-    result = sweep_handler.lambda_handler(  # type: ignore[arg-type]
-        {"source": "watchdogs.timer", "resource_type": "bucket", "resource_id": RAW}, FakeContext()
-    )
-    assert result["outcome"] == "rejected"
+    for handler in (*HANDLERS.values(), sweep_handler.lambda_handler):
+        result = handler({"source": "watchdogs.timer", "resource_type": "bucket", "resource_id": RAW}, FakeContext())  # type: ignore[operator]
+        assert result["outcome"] == "rejected"
     assert outcomes(subscriber) == []
+
+
+def test_an_event_function_answers_only_its_own_resource_type(timers: Any, subscriber: Subscriber) -> None:
+    # Given a crawler past its threshold, and its timer delivered to the Athena function (a misrouted target)
+    crawl(RAW, "RUNNING", running_for_seconds=2700 + SLACK_SECONDS)
+    payload = {"source": "watchdogs.timer", "resource_type": "crawler", "resource_id": RAW}
+    result = athena.lambda_handler(payload, FakeContext())  # type: ignore[arg-type]
+    # Then it is refused (typed, nothing read or done), while its own function acts on it
+    assert (result["outcome"], result["reason"]) == ("rejected", "not a valid TimerFired")
+    assert crawler_state(RAW)[0] == "RUNNING"
+    assert glue.lambda_handler(payload, FakeContext())["outcome"] == "stuck"  # type: ignore[arg-type]
+    assert crawler_state(RAW)[0] == "STOPPING"
+
+
+def test_a_timer_made_before_the_upgrade_still_works_in_the_sweep_function(timers: Any, subscriber: Subscriber) -> None:
+    # schedules in flight across an upgrade still target the sweep function: it answers any resource type
+    query_id = start_query(submitted_seconds_ago=1500 + SLACK_SECONDS)
+    payload = {"source": "watchdogs.timer", "resource_type": "query", "resource_id": query_id}
+    assert sweep_handler.lambda_handler(payload, FakeContext())["outcome"] == "stuck"  # type: ignore[arg-type]
+    assert query_state(query_id) == "CANCELLED"
 
 
 # ------------------------------------------------------------------------------------------------ the safety net
@@ -230,8 +258,8 @@ def step_timers(scheduler: Any) -> list[dict[str, Any]]:
 def fire_step(scheduler: Any, timer: dict[str, Any]) -> dict[str, Any]:
     """What Scheduler does when the step timer comes due: deliver its input, delete it (ActionAfterCompletion)."""
     scheduler.delete_schedule(Name=timer["Name"], GroupName=GROUP)
-    result: dict[str, Any] = sweep_handler.lambda_handler(timer["payload"], FakeContext())  # type: ignore[arg-type]
-    return result
+    assert timer["Target"]["Arn"] == TARGETS[timer["payload"]["resource_type"]]
+    return deliver(timer["payload"])
 
 
 def crawler_incident(condition: Condition = Condition.STUCK) -> Any:
@@ -350,7 +378,7 @@ def test_a_forged_step_payload_is_rejected(timers: Any, subscriber: Subscriber) 
         "step": "rm -rf",
         "attempt": 1,
     }
-    assert sweep_handler.lambda_handler(forged, FakeContext())["outcome"] == "rejected"  # type: ignore[arg-type]
+    assert deliver(forged)["outcome"] == "rejected"
     too_many = {**forged, "step": "start_when_ready", "attempt": STEP_FOLLOW_UPS + 1}
-    assert sweep_handler.lambda_handler(too_many, FakeContext())["outcome"] == "rejected"  # type: ignore[arg-type]
+    assert deliver(too_many)["outcome"] == "rejected"
     assert outcomes(subscriber) == []

@@ -10,12 +10,27 @@ from typing import Any
 import pytest
 
 from tests.unit.test_template import SANDBOX, _translated, granted, parameter_values, resolve, template
+from watchdogs.settings import SettingsError, load_settings
 from watchdogs.timers import STEP_TIMER_PERMISSIONS, TIMER_PERMISSIONS
 from watchdogs_local.template import granted_statements
 
 EVENT_FUNCTIONS = ("GlueCrawlerWatchdogFunction", "AthenaQueryWatchdogFunction", "StepFunctionsWatchdogFunction")
 TIMER_FUNCTIONS = (*EVENT_FUNCTIONS, "SweepFunction")
-SWEEP_ARN = "arn:aws:lambda:us-east-1:123456789012:function:lakehouse-watchdogs-test-sweep"
+SETTINGS_BASE = {
+    "SCOPE_CRAWLER_PREFIXES": "lakehouse-sandbox-",
+    "AWS_REGION": "us-east-1",
+    "ENVIRONMENT": "test",
+    "WATCHDOG_MODE": "remediate",
+    "INCIDENT_TABLE": "incidents",
+    "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+}
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:lakehouse-watchdogs-test-{}"
+#: each resource type's timer invokes its own event function (never the sweep: it has reserved concurrency 1)
+TARGETS = {
+    "crawler": ("GlueCrawlerWatchdogFunction", FUNCTION_ARN.format("glue")),
+    "query": ("AthenaQueryWatchdogFunction", FUNCTION_ARN.format("athena")),
+    "execution": ("StepFunctionsWatchdogFunction", FUNCTION_ARN.format("states")),
+}
 GROUP_SCHEDULES = "arn:aws:scheduler:us-east-1:123456789012:schedule/lakehouse-watchdogs-test-timers/*"
 
 
@@ -37,7 +52,7 @@ def test_only_the_four_watchdog_functions_may_make_timers() -> None:
         assert set(granted(function_id)) & set(TIMER_PERMISSIONS) == wanted.get(function_id, set()), function_id
 
 
-def test_the_timer_role_is_for_scheduler_in_this_account_and_invokes_only_the_sweep() -> None:
+def test_the_timer_role_is_for_scheduler_in_this_account_and_invokes_only_the_event_functions() -> None:
     role: dict[str, Any] = template()["Resources"]["StuckTimerRole"]["Properties"]
     [trust] = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
@@ -46,25 +61,24 @@ def test_the_timer_role_is_for_scheduler_in_this_account_and_invokes_only_the_sw
     values = parameter_values(**SANDBOX)
     granted_to_role = [(s["Action"], resolve(s["Resource"], values)) for s in statements]
     assert granted_to_role == [
-        ("lambda:InvokeFunction", SWEEP_ARN),
+        ("lambda:InvokeFunction", [arn for _, arn in TARGETS.values()]),
         ("sqs:SendMessage", resolve({"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}, values)),
         (["kms:GenerateDataKey", "kms:Decrypt"], resolve({"Fn::GetAtt": ["WatchdogKey", "Arn"]}, values)),
     ]
 
 
-def test_the_group_the_functions_name_is_the_group_the_template_makes() -> None:
+def test_the_group_and_targets_the_functions_name_are_what_the_template_makes() -> None:
     resources = template()["Resources"]
     values = parameter_values(**SANDBOX)
     group = resolve(resources["StuckTimerGroup"]["Properties"]["Name"], values)
-    for function_id in TIMER_FUNCTIONS:
-        variables = resources[function_id]["Properties"]["Environment"]["Variables"]
-        assert resolve(variables["TIMER_SCHEDULE_GROUP"], values) == group
-        target = variables["TIMER_TARGET_ARN"]  # the sweep names itself by ARN (a GetAtt of itself is a cycle)
-        assert target == {"Fn::GetAtt": ["SweepFunction", "Arn"]} or resolve(target, values) == SWEEP_ARN
-        assert variables["TIMER_ROLE_ARN"] == {"Fn::GetAtt": ["StuckTimerRole", "Arn"]}
-        assert variables["TIMER_DEAD_LETTER_ARN"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
-    assert GROUP_SCHEDULES.split("/")[1] == group
-    assert resolve(resources["SweepFunction"]["Properties"]["FunctionName"], values) == SWEEP_ARN.split(":")[-1]
+    variables = template()["Globals"]["Function"]["Environment"]["Variables"]  # all four functions make timers
+    assert resolve(variables["TIMER_SCHEDULE_GROUP"], values) == group == GROUP_SCHEDULES.split("/")[1]
+    assert variables["TIMER_ROLE_ARN"] == {"Fn::GetAtt": ["StuckTimerRole", "Arn"]}
+    assert variables["TIMER_DEAD_LETTER_ARN"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    targets = load_settings({**SETTINGS_BASE, "TIMER_TARGETS": resolve(variables["TIMER_TARGETS"], values)})
+    assert targets.timer_targets == {kind: arn for kind, (_, arn) in TARGETS.items()}
+    for function_id, arn in TARGETS.values():
+        assert resolve(resources[function_id]["Properties"]["FunctionName"], values) == arn.split(":")[-1]
 
 
 def test_an_alarm_fires_when_timers_cannot_be_made_on_the_metric_the_code_emits() -> None:
@@ -84,3 +98,9 @@ def test_an_alarm_fires_when_timers_cannot_be_made_on_the_metric_the_code_emits(
     assert set(total["Expression"].replace("+", " ").split()) == {
         m["Id"] for m in alarm["Metrics"] if "MetricStat" in m
     }
+
+
+@pytest.mark.parametrize("targets", ['{"bucket": "arn:aws:lambda:us-east-1:1:function:x"}', "[1, 2]", "not json"])
+def test_timer_targets_that_are_not_a_map_of_resource_types_fail_the_cold_start(targets: str) -> None:
+    with pytest.raises(SettingsError, match="TIMER_TARGETS"):
+        load_settings({**SETTINGS_BASE, "TIMER_TARGETS": targets})
