@@ -280,6 +280,7 @@ class Engine(Acting):
             result.detail = transition.reason
             if incident is not None:
                 result.incident_id, result.status = incident.incident_id, incident.status.value
+                result.pending_step, result.pending_since = incident.pending_step, incident.pending_since
             return
         claim, expected = self._draft(finding, facts, incident, decision, transition, now)
         try:
@@ -306,6 +307,7 @@ class Engine(Acting):
             )
         final = self._act(claimed, now, result) if transition.actions else claimed
         state.incidents[finding.condition] = final
+        result.pending_step, result.pending_since = final.pending_step, final.pending_since
         if final.pending_step and final.pending_step != (incident.pending_step if incident else None):
             self._follow_up(final, now)
         result.incident_id, result.status = final.incident_id, final.status.value

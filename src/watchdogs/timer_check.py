@@ -116,13 +116,13 @@ def resume_step(fired: TimerFired, rt: Runtime, now: datetime) -> dict[str, Any]
             return {"outcome": "step-done", "resource": fired.resource_id, "step": fired.step}
         count("TimerFired", resource_type=fired.resource_type.value)
         result = rt.engine.handle(resume_finding(waiting, now, source="timer"))
-        still = _waiting(store.load(fired.resource_type, fired.resource_id).active(), fired.step)
     except STORE_ERRORS as exc:
         logger.warning("step timer: resume failed", resource=fired.resource_id, error=str(exc))
         return {"outcome": "error", "resource": fired.resource_id, "detail": str(exc)[:300]}
     armed = "-"
-    if still is not None and still.pending_since == waiting.pending_since:
-        armed = arm_step(rt.settings, rt.clients, still, fired.attempt + 1, now)
+    same = (result.pending_step, result.pending_since) == (waiting.pending_step, waiting.pending_since)
+    if same and result.outcome not in {"busy", "lost-race"}:  # still waiting at the step: look again, later
+        armed = arm_step(rt.settings, rt.clients, waiting, fired.attempt + 1, now)
     return {"outcome": "resumed", "resource": fired.resource_id, "result": result.as_dict(), "next_look": armed}
 
 
