@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from watchdogs.incidents import Incident, IncidentStore, iso, now_utc, parse_iso
 from watchdogs.models.domain import Condition, Finding, ResourceType
 from watchdogs.observability import logger
+from watchdogs.resume import resume_finding
 from watchdogs.runbooks.discovery import STORE_ERRORS, Discovers, DiscoveryContext, Found, record_failure
 from watchdogs.runbooks.query.discover import check_thresholds
-from watchdogs.shared import state_machine_of
 from watchdogs.sweep_cursor import SweepCursor, rotated
 from watchdogs.sweep_report import SweepError, SweepItem, SweepReport, call_bounds, publish
 
@@ -63,32 +63,6 @@ class FindingHandler(Protocol):
 
 
 # ------------------------------------------------------------------------------------------------ pure helpers
-def incident_scope_key(incident: Incident) -> str:
-    """What the scope rules match for an incident's resource (crawler name, workgroup, state machine ARN)."""
-    if incident.resource_type is ResourceType.CRAWLER:
-        return incident.resource_id
-    if incident.resource_type is ResourceType.EXECUTION:
-        return str(incident.facts.get("state_machine_arn") or state_machine_of(incident.resource_id))
-    return str(incident.facts.get("workgroup") or incident.facts.get("scope_key") or "")
-
-
-def resume_finding(incident: Incident, now: datetime, source: str = "sweep") -> Finding:
-    """The finding that hands an active incident back to its remediation: continue its pending step, or resolve
-    if recovered (the sweep's resume, and a step timer firing: :mod:`watchdogs.timer_check`)."""
-    facts: dict[str, Any] = {"sweep": "resume", "incident_status": incident.status.value}
-    if incident.pending_step:
-        facts["pending_step"] = incident.pending_step
-    return Finding(
-        resource_type=incident.resource_type,
-        resource_id=incident.resource_id,
-        condition=incident.condition,
-        source=source,
-        observed_at=now,
-        scope_key=incident_scope_key(incident),
-        facts=facts,
-    )
-
-
 # ------------------------------------------------------------------------------------------------ the sweep
 class Sweep:
     """One sweep over the resources in scope. Takes its adapters; builds nothing at import time.

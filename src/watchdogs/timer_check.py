@@ -13,11 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from watchdogs.incidents import now_utc
 from watchdogs.models.domain import ResourceType
 from watchdogs.observability import count, logger
-from watchdogs.runbooks.crawler import discover as crawlers
+from watchdogs.resume import resume_finding
 from watchdogs.runbooks.discovery import AWS_ERRORS, STORE_ERRORS, DiscoveryContext, Found
-from watchdogs.runbooks.execution import discover as executions
-from watchdogs.runbooks.query import discover as queries
-from watchdogs.sweep import resume_finding
 from watchdogs.timers import STEP_FOLLOW_UPS, arm_step
 
 if TYPE_CHECKING:
@@ -85,15 +82,22 @@ def check(fired: TimerFired, rt: Runtime, now: datetime | None = None) -> dict[s
 
 
 def _judge(ctx: DiscoveryContext, fired: TimerFired) -> Found | None:
+    # each runbook's discovery is loaded only for its own timers: an event function answers one resource type
     clients, rid = ctx.clients, fired.resource_id
     if fired.resource_type is ResourceType.CRAWLER:
+        from watchdogs.runbooks.crawler import discover as crawlers  # noqa: PLC0415
+
         crawler = clients.glue.get_crawler(Name=rid)["Crawler"]
         state = crawler.get("State", "")
         return crawlers._stuck(ctx, crawler, state) if state in {"RUNNING", "STOPPING"} else None
     if fired.resource_type is ResourceType.QUERY:
+        from watchdogs.runbooks.query import discover as queries  # noqa: PLC0415
+
         execution = clients.athena.get_query_execution(QueryExecutionId=rid)["QueryExecution"]
         workgroup = execution.get("WorkGroup") or ""
         return queries._stuck(ctx, execution, workgroup, ctx.settings.query_threshold(workgroup))
+    from watchdogs.runbooks.execution import discover as executions  # noqa: PLC0415
+
     run = clients.sfn.describe_execution(executionArn=rid)
     if run.get("status") != "RUNNING":
         return None
