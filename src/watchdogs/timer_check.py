@@ -55,8 +55,9 @@ def answer(event: Any, rt: Runtime, accepts: frozenset[ResourceType] | None) -> 
 
 
 def check(fired: TimerFired, rt: Runtime, now: datetime | None = None) -> dict[str, Any]:
-    """Re-read, judge with the runbook's stuck rule, hand over: ``stuck`` (with the engine's result), ``not-stuck``
-    (finished or under threshold), ``gone`` or ``error`` (the read failed: the sweep will look again).
+    """Re-read, judge with the runbook's stuck rule, hand over: ``stuck`` (with the engine's ``results``, as an event
+    handler returns them), ``not-stuck`` (finished or under threshold), ``gone`` or ``error`` (the read failed: the
+    sweep will look again).
     A step timer resumes the incident's pending step instead (:func:`resume_step`)."""
     if fired.step is not None:
         return resume_step(fired, rt, now or now_utc())
@@ -78,7 +79,7 @@ def check(fired: TimerFired, rt: Runtime, now: datetime | None = None) -> dict[s
         logger.info("stuck timer: not stuck", resource=fired.resource_id, errors=errors)
         return {"outcome": "not-stuck", "resource": fired.resource_id}
     result = rt.engine.handle(found[1])
-    return {"outcome": "stuck", "resource": fired.resource_id, "result": result.as_dict()}
+    return {"outcome": "stuck", "resource": fired.resource_id, "results": [result.as_dict()]}
 
 
 def _judge(ctx: DiscoveryContext, fired: TimerFired) -> Found | None:
@@ -127,7 +128,7 @@ def resume_step(fired: TimerFired, rt: Runtime, now: datetime) -> dict[str, Any]
     same = (result.pending_step, result.pending_since) == (waiting.pending_step, waiting.pending_since)
     if same and result.outcome not in {"busy", "lost-race"}:  # still waiting at the step: look again, later
         armed = arm_step(rt.settings, rt.clients, waiting, fired.attempt + 1, now)
-    return {"outcome": "resumed", "resource": fired.resource_id, "result": result.as_dict(), "next_look": armed}
+    return {"outcome": "resumed", "resource": fired.resource_id, "results": [result.as_dict()], "next_look": armed}
 
 
 def _waiting(incidents: list[Incident], step: str | None) -> Incident | None:

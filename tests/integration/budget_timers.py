@@ -78,7 +78,7 @@ def _step_restart(ctx: Any) -> None:
     _fires_stuck(ctx)
     crawl(RAW, "CANCELLED")
     result = _fire(ctx, step="start_when_ready", attempt=1)
-    assert (result["outcome"], result["result"]["actions"]) == ("resumed", ["start_crawler:started"])
+    assert (result["outcome"], result["results"][0]["actions"]) == ("resumed", ["start_crawler:started"])
 
 
 def _step_late(ctx: Any) -> None:

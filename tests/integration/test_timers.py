@@ -299,7 +299,7 @@ def test_stopping_a_stuck_crawler_arms_a_step_timer_that_restarts_it_once_ready(
     result = fire_step(timers, timer)
     # Then the reset's step 2 is taken now (not at the next sweep): the crawler runs again, once
     assert result["outcome"] == "resumed"
-    assert result["result"]["actions"] == ["start_crawler:started"]
+    assert result["results"][0]["actions"] == ["start_crawler:started"]
     assert crawler_state(RAW)[0] == "RUNNING"
     incident = crawler_incident()
     assert [e.step for e in incident.timeline if e.kind == "action"] == ["stop_crawler", "start_crawler"]
@@ -321,7 +321,7 @@ def test_a_crawler_still_stopping_is_looked_at_again_with_backoff_then_left_to_t
         result = fire_step(timers, timer)
         # Then nothing is started, and the next look is armed twice as far out, until the looks are spent
         assert result["outcome"] == "resumed"
-        assert not any(a.startswith("start_crawler") for a in result["result"]["actions"])
+        assert not any(a.startswith("start_crawler") for a in result["results"][0]["actions"])
         assert crawler_state(RAW)[0] == "STOPPING"
         armed = step_timers(timers)
         if attempt < STEP_FOLLOW_UPS:
