@@ -83,9 +83,7 @@ ALLOWED_WRITES = {
 READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Query")
 #: ``not-stuck``/``step-done``: a timer's input (``events/timer-*.json``) that still parses, for a resource
 #: that is not stuck (the fuzz world has none): read, nothing done
-HANDLED_OUTCOMES = frozenset(
-    {"rejected", "handled", "duplicate-in-progress", "swept", "not-stuck", "step-done"}
-)
+HANDLED_OUTCOMES = frozenset({"rejected", "handled", "duplicate-in-progress", "swept", "not-stuck", "step-done"})
 RESULT_OUTCOMES = frozenset(
     {
         "out-of-scope",

@@ -382,3 +382,20 @@ def test_a_forged_step_payload_is_rejected(timers: Any, subscriber: Subscriber) 
     too_many = {**forged, "step": "start_when_ready", "attempt": STEP_FOLLOW_UPS + 1}
     assert deliver(too_many)["outcome"] == "rejected"
     assert outcomes(subscriber) == []
+
+
+def test_a_step_timer_that_cannot_be_armed_leaves_the_restart_to_the_sweep(
+    timers: Any, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Scheduler refuses new schedules (the group is gone) when the stuck timer's stop arms the step timer
+    monkeypatch.setenv("TIMER_SCHEDULE_GROUP", "a-group-that-was-deleted")
+    reset_runtime()
+    stop_a_stuck_crawler(timers)
+    # Then the stop stands, recorded once, and nothing is armed
+    assert step_timers(timers) == []
+    assert crawler_incident().pending_step == "start_when_ready"
+    # When the crawler is READY and the sweep comes / Then the sweep takes the step, once
+    crawl(RAW, "CANCELLED")
+    sweep()
+    assert crawler_state(RAW)[0] == "RUNNING"
+    assert [e.step for e in crawler_incident().timeline if e.kind == "action"] == ["stop_crawler", "start_crawler"]
