@@ -90,12 +90,18 @@ def threshold_seconds(settings: Settings, clients: AwsClients, event: TimerEvent
 def schedule_request(settings: Settings, event: TimerEvent, threshold: int) -> dict[str, Any]:
     """The ``CreateSchedule`` request: at start + threshold (+ slack), in UTC, deleted after it fires."""
     assert event.started_at is not None
+    payload = {"source": TIMER_SOURCE, "resource_type": event.resource_type.value, "resource_id": event.resource_id}
     due = event.started_at + timedelta(seconds=threshold + SLACK_SECONDS)
+    return _one_shot(settings, timer_name(event.resource_type, event.resource_id), due, payload)
+
+
+def _one_shot(settings: Settings, name: str, due: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+    """A ``CreateSchedule`` request that invokes the target once at ``due`` (rounded up to the second ``at()``
+    takes), in UTC, with no flexible window, and deletes itself after."""
     if due.microsecond:
         due = due.replace(microsecond=0) + timedelta(seconds=1)
-    payload = {"source": TIMER_SOURCE, "resource_type": event.resource_type.value, "resource_id": event.resource_id}
     return {
-        "Name": timer_name(event.resource_type, event.resource_id),
+        "Name": name,
         "GroupName": settings.timer_group,
         "ScheduleExpression": f"at({due.strftime('%Y-%m-%dT%H:%M:%S')})",
         "ScheduleExpressionTimezone": "UTC",
@@ -171,9 +177,6 @@ def step_delay_seconds(settings: Settings, attempt: int) -> int:
 def step_request(settings: Settings, incident: Incident, attempt: int, now: datetime) -> dict[str, Any]:
     """The ``CreateSchedule`` request of a step timer: look at the incident's pending step again after
     :func:`step_delay_seconds` (same group, target and role as the stuck timers)."""
-    due = now + timedelta(seconds=step_delay_seconds(settings, attempt))
-    if due.microsecond:
-        due = due.replace(microsecond=0) + timedelta(seconds=1)
     payload = {
         "source": TIMER_SOURCE,
         "resource_type": incident.resource_type.value,
@@ -181,15 +184,8 @@ def step_request(settings: Settings, incident: Incident, attempt: int, now: date
         "step": incident.pending_step,
         "attempt": attempt,
     }
-    return {
-        "Name": step_timer_name(incident, attempt),
-        "GroupName": settings.timer_group,
-        "ScheduleExpression": f"at({due.strftime('%Y-%m-%dT%H:%M:%S')})",
-        "ScheduleExpressionTimezone": "UTC",
-        "FlexibleTimeWindow": {"Mode": "OFF"},
-        "ActionAfterCompletion": "DELETE",
-        "Target": _target(settings, payload),
-    }
+    due = now + timedelta(seconds=step_delay_seconds(settings, attempt))
+    return _one_shot(settings, step_timer_name(incident, attempt), due, payload)
 
 
 def arm_step(settings: Settings, clients: AwsClients, incident: Incident, attempt: int, now: datetime) -> str:
