@@ -272,7 +272,7 @@ class Demo:
         self.router.release()  # fresh clients: created after the meter is installed
         from watchdogs_local.timers import ensure_groups  # noqa: PLC0415
 
-        self._timer_groups = ensure_groups(self.router, self.client("scheduler"))
+        self._timer_groups = ensure_groups(d, self.client("scheduler"))
         self.observer = StateObserver(
             clients=_Clients(self),
             workgroups=list(lh.workgroups),

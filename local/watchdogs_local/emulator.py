@@ -280,6 +280,10 @@ class Emulator:
         if stack["StackStatus"] != "CREATE_COMPLETE":
             raise DeployError(f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason', '')}")
         self.deployment = self.read_deployment(stack_name, skipped=skipped)
+        if any(kind == "AWS::Scheduler::ScheduleGroup" for _, kind in skipped):
+            from watchdogs_local.timers import ensure_groups  # noqa: PLC0415
+
+            ensure_groups(self.deployment, self.client("scheduler"))  # what CloudFormation would have made
         return self.deployment
 
     def _upload_code(self, body: dict[str, Any], source: Path) -> None:

@@ -11,21 +11,24 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from watchdogs_local.emulator import Deployment
     from watchdogs_local.router import Delivery, Router
 
 
-def timer_groups(router: Router) -> set[str]:
+def timer_groups(deployment: Deployment) -> set[str]:
     return {
         str(f.environment["TIMER_SCHEDULE_GROUP"])
-        for f in router.deployment.functions.values()
+        for f in deployment.functions.values()
         if f.environment.get("TIMER_SCHEDULE_GROUP")
     }
 
 
-def ensure_groups(router: Router, scheduler: Any) -> set[str]:
-    """Create the schedule groups the functions name (what the template's ScheduleGroup would have made)."""
+def ensure_groups(deployment: Deployment, scheduler: Any) -> set[str]:
+    """Create the schedule groups the functions name (what the template's ScheduleGroup would have made): every
+    deployment into the emulator does (``Emulator.deploy_translated``), so sam local, make invoke and the demo find
+    them."""
     existing = {g["Name"] for g in scheduler.list_schedule_groups().get("ScheduleGroups", [])}
-    groups = timer_groups(router)
+    groups = timer_groups(deployment)
     for group in sorted(groups - existing):
         scheduler.create_schedule_group(Name=group)
     return groups

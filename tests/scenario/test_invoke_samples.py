@@ -267,3 +267,18 @@ def test_make_emulator_is_reused_by_invoke_and_stops_cleanly(tmp_path: Path) -> 
     assert stop.returncode == 0
     assert server.returncode == 0
     assert not (tmp_path / "emulator.json").exists()
+
+
+def test_the_timer_sample_arms_the_step_timer_in_the_deployed_group(samples_emulator: Emulator) -> None:
+    # Given the stack as every local target deploys it (the emulator makes the schedule group CloudFormation would)
+    sample = SAMPLES["timer-crawler-stuck"]
+    _function, observer, result = _play(samples_emulator, sample)
+    assert observer.finish(result).matches(sample.expected)
+    # Then the stop armed the crawler's step timer there, targeting the crawler's own function
+    scheduler = samples_emulator.client("scheduler")
+    group = str(samples_emulator.deployment.functions[sample.function].environment["TIMER_SCHEDULE_GROUP"])
+    names = [s["Name"] for s in scheduler.list_schedules(GroupName=group)["Schedules"]]
+    [step] = [n for n in names if n.startswith("wd-step-")]
+    target = scheduler.get_schedule(Name=step, GroupName=group)["Target"]
+    assert samples_emulator.deployment.function_by_arn(target["Arn"]).logical_id == sample.function
+    assert json.loads(target["Input"])["step"] == "start_when_ready"
