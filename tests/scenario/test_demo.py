@@ -8,6 +8,7 @@ emulator after CloudFormation created them, and the handlers run with exactly th
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,7 @@ def test_demo_plays_every_scenario_through_the_deployed_rules(emulator: Emulator
     assert statuses[("crawler", "STUCK")] == "resolved"
     assert statuses[("query", "STUCK")] == "resolved"
     assert ("execution", "FAILED") in statuses
+    assert statuses[("execution", "STUCK")] == "closed"  # the stuck run: stopped, then closed (it did not recover)
 
 
 def test_a_broken_scenario_makes_the_demo_fail(emulator: Emulator, tmp_path: Path) -> None:
@@ -154,6 +156,43 @@ def test_a_broken_scenario_makes_the_demo_fail(emulator: Emulator, tmp_path: Pat
     again = Demo(io.StringIO(), emulator=emulator, only=["access-denied"], log_path=tmp_path / "l2")
     assert again.run() == 0
     assert again.notifications_for("lakehouse-sandbox-processed-crawler")
+
+
+def test_a_stuck_run_is_detected_by_its_timer_and_a_denied_stop_fails_the_demo(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    # Given the stuck-run scenario with the sweep as good as off (one sweep every 10 minutes: only the run's stuck
+    # timer can detect it within the scenario), sabotaged: the emulator denies the watchdogs states:StopExecution
+    out = io.StringIO()
+    demo = Demo(
+        out, emulator=emulator, only=["stuck-run"], sabotage={"stuck-run"}, sweep_every=600, log_path=tmp_path / "l"
+    )
+
+    # When the demo runs it
+    code = demo.run()
+
+    # Then the run's timer fired and detected it within a few seconds of its threshold
+    [played] = demo.played
+    arn = played.context["execution"]
+    incident = demo.incident("execution", arn, "STUCK")
+    assert incident is not None, out.getvalue()[-3000:]
+    assert demo.router is not None
+    fired = [d for d in demo.router.deliveries if d.rule.startswith("timer:") and d.result.get("resource") == arn]
+    assert [d.result["outcome"] for d in fired] == ["stuck"]
+    assert not [d for d in demo.router.deliveries if d.function == "SweepFunction" and not d.rule.startswith("timer:")]
+    started = demo.sfn.describe_execution(executionArn=arn)["startDate"]
+    detected = datetime.fromisoformat(incident.detected_at.replace("Z", "+00:00"))
+    lag = (detected - started).total_seconds() - float(DEMO_PARAMETERS["ExecutionStuckSeconds"])
+    assert 0 <= lag < 6, lag
+    # and its one StopExecution was refused: the run is still RUNNING, its row too, the incident escalated
+    assert [(e.step, e.outcome) for e in incident.timeline if e.kind == "action"] == [("stop_execution", "failed")]
+    assert incident.status.value == "escalated"
+    assert demo.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    assert demo.metadata_status(arn) == "RUNNING"
+    # so the demo says the scenario failed and exits non-zero
+    assert code == 1
+    assert "DEMO FAILED: stuck-run" in out.getvalue()
+    assert not played.passed
 
 
 def test_cli_rejects_unknown_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
