@@ -58,6 +58,7 @@ DEMO_PARAMETERS: dict[str, str] = {
     "ExecutionStuckSeconds": "45",
     "SweepRateMinutes": "1",
     "SweepLookbackSeconds": "600",
+    "StepFollowUpSeconds": "1",
 }
 SWEEP_EVERY_SECONDS = 2.0
 POLL_SECONDS = 0.1
@@ -342,7 +343,10 @@ class Demo:
             return
         for delivery in fire_due(self.router, self.client("scheduler"), self._timer_groups):
             result = delivery.result if isinstance(delivery.result, dict) else {}
-            self.log("timer", f"{_short(str(result.get('resource', '?')))} -> {result.get('outcome', delivery.error)}")
+            did = f": {describe_result(delivery)}" if result.get("results") else ""
+            step = f" (step {delivery.event['step']})" if delivery.event.get("step") else ""
+            what = result.get("outcome", delivery.error)
+            self.log("timer", f"{_short(str(result.get('resource', '?')))}{step} -> {what}{did}")
 
     def _route(self, event: dict[str, Any]) -> None:
         from watchdogs_local.observer import describe  # noqa: PLC0415

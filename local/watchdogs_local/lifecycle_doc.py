@@ -83,8 +83,13 @@ def render() -> str:
             sections.append(f"## {resource_type.value}\n\nNo multi-step remediation declared yet.\n")
             continue
         lines = [f"## {resource_type.value}: {table.name}", "", "```mermaid", table.mermaid(), "```", ""]
-        lines += ["| step | meaning |", "| --- | --- |"]
-        lines += [f"| `{step}` | {table.descriptions.get(step, '')} |" for step in table.steps]
+        timer = "a step timer within seconds ([timers.md](timers.md)), else the sweep"
+        lines += ["| step | meaning | resumed by |", "| --- | --- | --- |"]
+        lines += [
+            f"| `{step}` | {table.descriptions.get(step, '')} | "
+            f"{timer if step in table.follow_up else 'the next event or sweep'} |"
+            for step in table.steps
+        ]
         sections.append("\n".join(lines) + "\n")
     return "\n".join(sections)
 

@@ -53,6 +53,10 @@ class HandleResult:
     detail: str = ""
     delegated: list[HandleResult] = field(default_factory=list)
     pending_notifications: int = 0
+    #: the incident's pending step after this finding, and since when (a step timer re-arms from these; not in
+    #: :meth:`as_dict`, the handlers' summary)
+    pending_step: str | None = None
+    pending_since: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -280,6 +280,7 @@ class Engine(Acting):
             result.detail = transition.reason
             if incident is not None:
                 result.incident_id, result.status = incident.incident_id, incident.status.value
+                result.pending_step, result.pending_since = incident.pending_step, incident.pending_since
             return
         claim, expected = self._draft(finding, facts, incident, decision, transition, now)
         try:
@@ -306,9 +307,24 @@ class Engine(Acting):
             )
         final = self._act(claimed, now, result) if transition.actions else claimed
         state.incidents[finding.condition] = final
+        result.pending_step, result.pending_since = final.pending_step, final.pending_since
+        if final.pending_step and final.pending_step != (incident.pending_step if incident else None):
+            self._follow_up(final, now)
         result.incident_id, result.status = final.incident_id, final.status.value
         result.actions += [f"would:{a.name}" for a in transition.would_act]
         count(f"Outcome{transition.outcome.value.title()}", resource_type=finding.resource_type.value)
+
+    def _follow_up(self, incident: Incident, now: datetime) -> None:
+        """A step no event announces was entered: arm its step timer, so the next step comes within seconds
+        instead of at the next sweep (not in observe mode: there is nothing to take)."""
+        table: StepTable | None = getattr(self.remediators.get(incident.resource_type), "steps", None)
+        if table is None or incident.pending_step not in table.follow_up:
+            return
+        if self.policy(incident.resource_type).observe or not self.settings.timer_group:
+            return
+        from watchdogs.timers import arm_step  # noqa: PLC0415 - only when a remediation waits (cold start)
+
+        arm_step(self.settings, self.clients, incident, 1, now)
 
     def _draft(
         self,

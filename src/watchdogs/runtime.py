@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from watchdogs.clients import AwsClients
     from watchdogs.engine import Engine, HandleResult
-    from watchdogs.models.domain import Finding
+    from watchdogs.models.domain import Finding, ResourceType
     from watchdogs.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -101,6 +101,8 @@ def handle_event(
     model: type[M],
     to_findings: Callable[[M], list[Finding]],
     dedup_key: Callable[[M], str] | None = None,
+    *,
+    answers_timers: ResourceType | None = None,
 ) -> dict[str, Any]:
     """Parse, turn into findings carrying the delivery's de-duplication key, hand each to the engine.
 
@@ -115,6 +117,10 @@ def handle_event(
     Outcomes: ``rejected`` (invalid event, nothing done), ``handled`` (with ``duplicate: True`` when every finding
     was a duplicate) and ``duplicate-in-progress``.
     """
+    if answers_timers is not None and is_timer(event):  # this function's resources' stuck and step timers
+        from watchdogs.timer_check import answer  # noqa: PLC0415 - only when a timer fires (cold start)
+
+        return answer(event, runtime(), accepts=frozenset({answers_timers}))
     parsed = parse_event(event, model)
     if isinstance(parsed, Rejection):
         return parsed.as_dict()
@@ -132,6 +138,11 @@ def handle_event(
     if results and outcomes <= DUPLICATES:
         response["duplicate"] = True
     return response
+
+
+def is_timer(event: Any) -> bool:
+    """A stuck or step timer firing (its schedule's input, :mod:`watchdogs.timers`), not an EventBridge event."""
+    return isinstance(event, dict) and event.get("source") == "watchdogs.timer"
 
 
 def _stuck_timer(parsed: BaseModel) -> None:

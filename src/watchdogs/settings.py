@@ -101,8 +101,13 @@ class Settings(BaseModel):
     sweep_lookback_seconds: int = Field(default=7200, alias="SWEEP_LOOKBACK_SECONDS", ge=60)
     # --- one-shot stuck timers (docs/timers.md): all three set, or timers are off and the sweep alone detects ---
     timer_group: str = Field(default="", alias="TIMER_SCHEDULE_GROUP", pattern=r"^[0-9a-zA-Z._-]{0,64}$")
-    timer_target_arn: str = Field(default="", alias="TIMER_TARGET_ARN")
+    #: what a timer invokes, per resource type (JSON): the event function of that resource's own service
+    timer_targets: dict[str, str] = Field(default_factory=dict, alias="TIMER_TARGETS")
     timer_role_arn: str = Field(default="", alias="TIMER_ROLE_ARN")
+    #: where Scheduler dead-letters a timer it could not deliver ("" = Scheduler's defaults, no queue)
+    timer_dead_letter_arn: str = Field(default="", alias="TIMER_DEAD_LETTER_ARN")
+    #: a step no event announces (a stopped crawler READY again) is looked at again after this, then 2x, 4x, 8x
+    step_follow_up_seconds: int = Field(default=30, alias="STEP_FOLLOW_UP_SECONDS", ge=1, le=3600)
 
     @field_validator("crawler_prefixes", "state_machine_arn_prefixes", "workgroups", mode="before")
     @classmethod
@@ -126,13 +131,21 @@ class Settings(BaseModel):
             )
         return value
 
-    @field_validator("workgroup_query_stuck_seconds", "state_wait_rules", mode="before")
+    @field_validator("workgroup_query_stuck_seconds", "state_wait_rules", "timer_targets", mode="before")
     @classmethod
     def _json(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             if not value.strip():
-                return {} if info.field_name == "workgroup_query_stuck_seconds" else []
+                return [] if info.field_name == "state_wait_rules" else {}
             return json.loads(value)  # a JSONDecodeError is a ValueError: pydantic reports it against the variable
+        return value
+
+    @field_validator("timer_targets")
+    @classmethod
+    def _timer_kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - {"crawler", "query", "execution"})
+        if unknown:
+            raise ValueError(f"timer targets for unknown resource types: {', '.join(unknown)}")
         return value
 
     @model_validator(mode="after")

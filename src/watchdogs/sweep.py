@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from watchdogs.incidents import Incident, IncidentStore, iso, now_utc, parse_iso
 from watchdogs.models.domain import Condition, Finding, ResourceType
 from watchdogs.observability import logger
+from watchdogs.resume import resume_finding
 from watchdogs.runbooks.discovery import STORE_ERRORS, Discovers, DiscoveryContext, Found, record_failure
 from watchdogs.runbooks.query.discover import check_thresholds
-from watchdogs.shared import state_machine_of
 from watchdogs.sweep_cursor import SweepCursor, rotated
 from watchdogs.sweep_report import SweepError, SweepItem, SweepReport, call_bounds, publish
 
@@ -63,15 +63,6 @@ class FindingHandler(Protocol):
 
 
 # ------------------------------------------------------------------------------------------------ pure helpers
-def incident_scope_key(incident: Incident) -> str:
-    """What the scope rules match for an incident's resource (crawler name, workgroup, state machine ARN)."""
-    if incident.resource_type is ResourceType.CRAWLER:
-        return incident.resource_id
-    if incident.resource_type is ResourceType.EXECUTION:
-        return str(incident.facts.get("state_machine_arn") or state_machine_of(incident.resource_id))
-    return str(incident.facts.get("workgroup") or incident.facts.get("scope_key") or "")
-
-
 # ------------------------------------------------------------------------------------------------ the sweep
 class Sweep:
     """One sweep over the resources in scope. Takes its adapters; builds nothing at import time.
@@ -239,19 +230,7 @@ class Sweep:
                 continue
             if incident.resource_key in recovered or self._expire_if_terminal(incident):
                 continue
-            facts: dict[str, Any] = {"sweep": "resume", "incident_status": incident.status.value}
-            if incident.pending_step:
-                facts["pending_step"] = incident.pending_step
-            finding = Finding(
-                resource_type=incident.resource_type,
-                resource_id=incident.resource_id,
-                condition=incident.condition,
-                source="sweep",
-                observed_at=self._now,
-                scope_key=incident_scope_key(incident),
-                facts=facts,
-            )
-            findings.append(("resume", finding))
+            findings.append(("resume", resume_finding(incident, self._now)))
         return findings
 
     def _expire_if_terminal(self, incident: Incident) -> bool:
@@ -350,8 +329,9 @@ def _is_timer(event: Any) -> bool:
 
 
 def _timer_fired(event: Any) -> dict[str, Any]:
-    from watchdogs.runtime import Rejection, parse_event, runtime  # noqa: PLC0415
-    from watchdogs.timer_check import TimerFired, check  # noqa: PLC0415
+    """Timers target the resource's event function; one made before that (a schedule in flight across an upgrade)
+    still invokes the sweep function, which answers any resource type."""
+    from watchdogs.runtime import runtime  # noqa: PLC0415
+    from watchdogs.timer_check import answer  # noqa: PLC0415
 
-    parsed = parse_event(event, TimerFired)
-    return parsed.as_dict() if isinstance(parsed, Rejection) else check(parsed, runtime())
+    return answer(event, runtime(), accepts=None)

@@ -81,7 +81,9 @@ ALLOWED_WRITES = {
     "sns.Publish": {None},
 }
 READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Query")
-HANDLED_OUTCOMES = frozenset({"rejected", "handled", "duplicate-in-progress", "swept"})
+#: ``not-stuck``/``step-done``: a timer's input (``events/timer-*.json``) that still parses, for a resource
+#: that is not stuck (the fuzz world has none): read, nothing done
+HANDLED_OUTCOMES = frozenset({"rejected", "handled", "duplicate-in-progress", "swept", "not-stuck", "step-done"})
 RESULT_OUTCOMES = frozenset(
     {
         "out-of-scope",
@@ -105,7 +107,7 @@ RESULT_OUTCOMES = frozenset(
 def samples() -> dict[str, list[dict[str, Any]]]:
     """The real samples in events/, by the handler their rule routes them to."""
     by_handler: dict[str, list[dict[str, Any]]] = {"glue": [], "athena": [], "states": [], "sweep": []}
-    handler_of = {"glue": "glue", "athena": "athena", "stepfunctions": "states", "sweep": "sweep"}
+    handler_of = {"glue": "glue", "athena": "athena", "stepfunctions": "states", "sweep": "sweep", "timer": "glue"}
     for path in sorted(EVENTS.glob("*.json")):
         by_handler[handler_of[path.name.split("-", 1)[0]]].append(load_event(path.name))
     return by_handler

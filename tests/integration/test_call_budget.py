@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration import budget_events, budget_states, budget_sweep
+from tests.integration import budget_events, budget_states, budget_sweep, budget_timers
 from tests.integration.budget_sweep import sweep_lakehouse  # noqa: F401 - fixture
+from tests.integration.budget_timers import timer_lakehouse  # noqa: F401 - fixture
 from tests.integration.test_athena_watchdog import athena  # noqa: F401 - fixture
 from tests.integration.test_glue_watchdog import glue  # noqa: F401 - fixture
 from tests.integration.test_states_watchdog import lakehouse  # noqa: F401 - fixture
@@ -180,7 +181,9 @@ HANDLERS: list[CallPath] = [
         _states_quiet,
     ),
 ]
-BUDGET: list[CallPath] = HANDLERS + budget_events.BUDGET + budget_states.BUDGET + budget_sweep.BUDGET
+BUDGET: list[CallPath] = (
+    HANDLERS + budget_events.BUDGET + budget_states.BUDGET + budget_sweep.BUDGET + budget_timers.BUDGET
+)
 
 
 def rewrite_doc() -> None:

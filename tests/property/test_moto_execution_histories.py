@@ -14,7 +14,9 @@ One rule draws each event from a weighted menu: a run that hangs on a stuck chil
 come at once), a run that ends (succeeded, transient, permission, data quality; its event delivered 0..2 times), the
 child letting go, a sweep, time passing, a one-shot fault on the next mutating call of any service (throttle, 5xx,
 AccessDenied, connect timeout before it; read timeout or 5xx after it landed, via botocore hooks), an SNS outage,
-a mode switch, an acknowledgement. Checked from observable effects:
+a mode switch, an acknowledgement; stuck and step timers (a hang's RUNNING event, and its crawler's Started, delivered
+or lost, make the stuck timers; a stopped crawler arms a step timer) fired when due or early, once or twice, through
+the function each names. Checked from observable effects:
 
 * no mutating call in observe mode, none on a run of an out-of-scope or opted-out state machine;
 * a run is never stopped (not even attempted) while the heal of its cause is in grace: within the crawler's
@@ -39,7 +41,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -94,7 +96,10 @@ ENDINGS = {
     "timeout": ("TIMED_OUT", "States.Timeout", ""),
 }
 STATS = {"histories": 0, "steps": 0, "runs": 0, "attempts": 0, "landed": 0, "faults": 0, "messages": 0}
-STATS |= {"repeats": 0, "stops": 0, "redrives": 0, "heals": 0, "resolved": 0, "seconds": 0}
+STATS |= {"repeats": 0, "stops": 0, "redrives": 0, "heals": 0, "resolved": 0, "seconds": 0, "timers_fired": 0}
+TIMER_GROUP = "watchdogs-timers"
+#: what a timer firing may answer (never a rejection: the watchdogs made every schedule this test fires)
+TIMER_OUTCOMES = {"stuck", "not-stuck", "resumed", "step-done", "error"}
 RULES: Counter[str] = Counter()
 
 ENVIRONMENT = {
@@ -113,6 +118,17 @@ ENVIRONMENT = {
     "LEASE_SECONDS": "120",
     "WATCHDOG_MODE": "remediate",
     "ALERT_TOPIC_ARN": TOPIC_ARN,
+    # stuck and step timers (docs/timers.md): made in this group, fired by the ``fire`` event into the function
+    # each names
+    "TIMER_SCHEDULE_GROUP": TIMER_GROUP,
+    "TIMER_TARGETS": json.dumps(
+        {
+            kind: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:watchdogs-{kind}"
+            for kind in ("crawler", "query", "execution")
+        }
+    ),
+    "TIMER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/watchdogs-timers",
+    "STEP_FOLLOW_UP_SECONDS": "30",
 }
 
 
@@ -206,6 +222,7 @@ class World:
     sfn: Any
     glue: Any
     athena: Any
+    scheduler: Any
     observe: bool = False
     faults: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
@@ -328,8 +345,10 @@ class World:
 
 _kind = st.sampled_from(["crawler", "athena-own", "athena-lambda", "nothing"])
 EVENTS = st.one_of(
-    st.tuples(st.just("hang"), _kind, st.sampled_from(["in", "in", "opted-out", "out"]), st.booleans()),
-    st.tuples(st.just("hang"), _kind, st.just("in"), st.booleans()),
+    st.tuples(st.just("hang"), _kind, st.sampled_from(["in", "in", "opted-out", "out"]), st.booleans(), st.booleans()),
+    st.tuples(st.just("hang"), _kind, st.just("in"), st.booleans(), st.booleans()),
+    st.tuples(st.just("fire"), st.booleans(), st.integers(1, 2)),
+    st.tuples(st.just("fire"), st.booleans(), st.integers(1, 2)),
     st.tuples(st.just("end"), st.sampled_from(["succeed", "succeed", *ENDINGS]), st.integers(0, 2)),
     st.tuples(st.just("end"), st.sampled_from(["succeed", *ENDINGS]), st.integers(0, 2)),
     st.tuples(st.just("let_go"), st.booleans()),
@@ -360,6 +379,7 @@ class MotoExecutionHistories(RuleBasedStateMachine):
         w.observe, w.faults, w.attempts, w.landed, w.violations = False, [], [], [], []
         w.log, w.logged, w.waits, w.acks = [], set(), {}, {}
         create_tables_from_template(w.ddb, {"IncidentTable": INCIDENT_TABLE})
+        w.scheduler.create_schedule_group(Name=TIMER_GROUP)
         queue_url = w.sqs.create_queue(QueueName="alert-subscriber")["QueueUrl"]
         attributes = w.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         self.queue_arn = attributes["QueueArn"]
@@ -382,7 +402,9 @@ class MotoExecutionHistories(RuleBasedStateMachine):
     def _deliver(self, arn: str, status: str, deliveries: int) -> None:
         from watchdogs.handlers.states import lambda_handler
 
-        sample = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timed-out"}[status]
+        sample = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timed-out", "RUNNING": "succeeded"}[
+            status
+        ]
         body = load_event(f"stepfunctions-execution-{sample}")
         model = execution_model(arn)
         body["id"], body["resources"] = str(uuid.uuid4()), [arn]
@@ -392,7 +414,11 @@ class MotoExecutionHistories(RuleBasedStateMachine):
             stateMachineArn=arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0],
             name=arn.rsplit(":", 1)[-1],
             redriveCount=getattr(model, "redrive_count", 0),
+            status=status,
         )
+        if status == "RUNNING":  # a start: no end, its start date is the run's (the stuck timer is due from it)
+            start = model.start_date if model.start_date.tzinfo else model.start_date.replace(tzinfo=UTC)
+            body["detail"].update(startDate=int(start.timestamp() * 1000), stopDate=None, output=None)
         for _ in range(deliveries):
             result = lambda_handler(json.loads(json.dumps(body)), self.w.context)
             assert result["outcome"] in {"handled", "duplicate-in-progress", "duplicate"}, result
@@ -440,8 +466,9 @@ class MotoExecutionHistories(RuleBasedStateMachine):
         set_query_execution(query_id, state="RUNNING")
         return query_id
 
-    def _hang(self, kind: str, machine: str, sweep: bool) -> None:
-        """A run has waited on a stuck child (or on nothing) past its threshold; the sweep may come at once."""
+    def _hang(self, kind: str, machine: str, sweep: bool, started: bool) -> None:
+        """A run has waited on a stuck child (or on nothing) past its threshold; the sweep may come at once. Its
+        RUNNING event (and its crawler's Started) was delivered (``started``: their stuck timers exist) or lost."""
         from watchdogs_local.moto_ext.athena import set_query_execution
         from watchdogs_local.moto_ext.glue import set_crawl
 
@@ -453,16 +480,47 @@ class MotoExecutionHistories(RuleBasedStateMachine):
             child = RAW
             if current_crawl(RAW) == "READY":
                 set_crawl(RAW, "RUNNING", running_for_seconds=CRAWLER_STUCK + 100)
+                if started:
+                    self._crawl_started(w.clock.now() - timedelta(seconds=CRAWLER_STUCK + 100))
         elif kind.startswith("athena"):
             child = self._submit()
             set_query_execution(child, submitted_seconds_ago=running_for)
         model = execution_model(arn)
-        started = w.clock.now() - timedelta(seconds=running_for)
-        model.start_date = started.replace(tzinfo=None) if model.start_date.tzinfo is None else started
-        model.watchdogs_events = running_events(kind, child, started)
-        w.waits[arn] = Wait(started, kind, child)
+        began = w.clock.now() - timedelta(seconds=running_for)
+        model.start_date = began.replace(tzinfo=None) if model.start_date.tzinfo is None else began
+        model.watchdogs_events = running_events(kind, child, began)
+        w.waits[arn] = Wait(began, kind, child)
+        if started:
+            self._deliver(arn, "RUNNING", 1)
         if sweep:
             self._sweep()
+
+    def _crawl_started(self, at: datetime) -> None:
+        from watchdogs.handlers.glue import lambda_handler
+
+        body = load_event("glue-crawler-started")
+        body["id"], body["time"] = str(uuid.uuid4()), at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        body["detail"]["crawlerName"] = RAW
+        assert lambda_handler(body, self.w.context)["outcome"] == "handled"
+
+    def _fire(self, early: bool, copies: int) -> None:
+        """EventBridge Scheduler fires the timers that are due (``early``: every one), each delivered ``copies``
+        times to the function it names (the resource's own watchdog), then deletes it."""
+        from watchdogs.handlers import athena, glue, states
+
+        handlers = {"crawler": glue.lambda_handler, "query": athena.lambda_handler, "execution": states.lambda_handler}
+        w = self.w
+        for summary in w.scheduler.list_schedules(GroupName=TIMER_GROUP)["Schedules"]:
+            schedule = w.scheduler.get_schedule(Name=summary["Name"], GroupName=TIMER_GROUP)
+            due = datetime.strptime(schedule["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
+            if due > w.clock.now() and not early:
+                continue
+            payload = json.loads(schedule["Target"]["Input"])
+            for _ in range(copies):
+                STATS["timers_fired"] += 1
+                result = handlers[payload["resource_type"]](dict(payload), w.context)
+                assert result["outcome"] in TIMER_OUTCOMES, result
+            w.scheduler.delete_schedule(Name=summary["Name"], GroupName=TIMER_GROUP)
 
     def _end(self, ending: str, deliveries: int) -> None:
         """The newest running run ends (to succeed, the newest whose child let go); its status change is delivered
@@ -639,6 +697,7 @@ def test_moto_execution_histories(
         sfn=boto3.client("stepfunctions"),
         glue=boto3.client("glue"),
         athena=boto3.client("athena"),
+        scheduler=boto3.client("scheduler"),
     )
     session = boto3.Session()
     WORLD.install(session)

@@ -11,7 +11,9 @@ their events delivered 0..3 times (lost, duplicated); sweeps; time passing; a on
 StartCrawler/StopCrawler (throttle, 5xx, AccessDenied, connect timeout before the call; read timeout or 5xx after
 the call landed), injected by botocore hooks on the runtime's session; SNS outages (the alert topic deleted, later
 recreated with its subscriber); mode switches (``WATCHDOG_MODE`` and ``reset_runtime()``); operator
-acknowledgements (``IncidentStore.acknowledge``). Checked from observable effects
+acknowledgements (``IncidentStore.acknowledge``); stuck and step timers (docs/timers.md: a hang's Started event,
+delivered 0..2 times, makes the stuck timer; stopping a crawler arms a step timer) fired when due or early, each
+delivered once or twice, through the Glue function as Scheduler would. Checked from observable effects
 only (the crawler in moto, the mutating calls seen by a botocore hook, the incident items in the table, the
 messages at the SQS subscriber, which drops repeats by ``message_id``):
 
@@ -74,6 +76,9 @@ CRAWLERS = {"raw": "lakehouse-sandbox-raw-crawler", "curated": "lakehouse-sandbo
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/lakehouse-sandbox-glue-crawler-role"
 BUDGET_MAX, WINDOW, HOLD = 2, 3600, 7200  # a small budget: exhausted within a short history
 STUCK_SECONDS, STOPPING_SECONDS = 600, 300
+TIMER_GROUP = "watchdogs-timers"
+#: what a timer firing may answer (never a rejection: the watchdogs made every schedule this test fires)
+TIMER_OUTCOMES = {"stuck", "not-stuck", "resumed", "step-done", "error"}
 ITEM_LIMIT = 64_000
 MUTATING = ("StartCrawler", "StopCrawler")
 #: one-shot faults on the next mutating call: the first four never reach the crawler, the last two land first
@@ -94,6 +99,8 @@ STATS = {
     "repeats": 0,  # re-sends of a message id already received (dropped by the subscriber)
     "resolved": 0,
     "escalated": 0,
+    "timers_fired": 0,  # timer deliveries (stuck and step timers, copies included)
+    "step_timers_fired": 0,
     "seconds": 0,
 }
 
@@ -119,6 +126,11 @@ ENVIRONMENT = {
     "LEASE_SECONDS": "120",
     "WATCHDOG_MODE": "remediate",
     "ALERT_TOPIC_ARN": TOPIC_ARN,
+    # stuck and step timers (docs/timers.md): made in this group, fired by the ``Fire`` event
+    "TIMER_SCHEDULE_GROUP": TIMER_GROUP,
+    "TIMER_TARGETS": json.dumps({"crawler": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:watchdogs-glue"}),
+    "TIMER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/watchdogs-timers",
+    "STEP_FOLLOW_UP_SECONDS": "30",
 }
 
 
@@ -149,6 +161,7 @@ def shift_time(monkeypatch: pytest.MonkeyPatch, clock: ShiftedClock) -> None:
     import watchdogs.incidents.record
     import watchdogs.incidents.store
     import watchdogs.sweep
+    import watchdogs.timer_check
     from watchdogs.engine import Engine
     from watchdogs.sweep import Sweep
 
@@ -158,6 +171,7 @@ def shift_time(monkeypatch: pytest.MonkeyPatch, clock: ShiftedClock) -> None:
         watchdogs.incidents.store,
         watchdogs.engine,
         watchdogs.sweep,
+        watchdogs.timer_check,
     ):
         monkeypatch.setattr(module, "now_utc", clock.now)
     # the engine's and the sweep's ``clock`` defaults were bound to now_utc when their modules were imported
@@ -189,6 +203,7 @@ class World:
     sns: Any
     sqs: Any
     glue: Any
+    scheduler: Any
     observe: bool = False
     faults: list[str] = field(default_factory=list)
     attempts: list[Call] = field(default_factory=list)  # every StartCrawler/StopCrawler the watchdogs made
@@ -341,6 +356,16 @@ class Hang:
     running_for: int
     sweep: bool
     fault: str | None
+    starts: int = 0  # how often its Started event was delivered (0: lost; it makes the stuck timer)
+
+
+@dataclass(frozen=True)
+class Fire:
+    """EventBridge Scheduler fires the timers that are due (``early``: every one, as if the clock ran ahead), each
+    delivered ``copies`` times (at least once)."""
+
+    early: bool
+    copies: int
 
 
 @dataclass(frozen=True)
@@ -390,7 +415,9 @@ _hang = st.builds(
     st.sampled_from([STUCK_SECONDS + 100, 2 * STUCK_SECONDS]),
     st.booleans(),
     st.sampled_from((None, *FAULTS)),
+    st.integers(min_value=0, max_value=2),
 )
+_fire = st.builds(Fire, st.booleans(), st.integers(min_value=1, max_value=2))
 _fail = st.builds(Fail, _crawler, st.sampled_from(["transient", "denied"]), _deliveries)
 _succeed = st.builds(Succeed, _crawler, _deliveries)
 _tick = st.builds(Tick, st.sampled_from([0, 30, 130, 400, 700, 1800, 4000]), st.booleans())
@@ -408,6 +435,8 @@ EVENTS = st.one_of(
     st.builds(Sns, st.booleans()),
     st.just(SwitchMode()),
     st.builds(Ack, _crawler),
+    _fire,
+    _fire,
     _fail,
     _fail,
     _fail,
@@ -437,6 +466,7 @@ class MotoCrawlerHistories(RuleBasedStateMachine):
         w.observe, w.faults, w.attempts, w.landed, w.violations = False, [], [], [], []
         w.log, w.logged, w.resolved = [], set(), set()
         create_tables_from_template(w.ddb, {"IncidentTable": INCIDENT_TABLE})
+        w.scheduler.create_schedule_group(Name=TIMER_GROUP)
         queue_url = w.sqs.create_queue(QueueName="alert-subscriber")["QueueUrl"]
         self.queue_arn = w.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -455,13 +485,15 @@ class MotoCrawlerHistories(RuleBasedStateMachine):
         STATS["histories"] += 1
 
     # --------------------------------------------------------------------------------------------- entry points
-    def _deliver(self, name: str, sample: str, deliveries: int, error: str | None = None) -> None:
+    def _deliver(
+        self, name: str, sample: str, deliveries: int, error: str | None = None, at: datetime | None = None
+    ) -> None:
         """One state change, delivered ``deliveries`` times by EventBridge (0: lost; more: duplicates, same id)."""
         from watchdogs.handlers.glue import lambda_handler
 
         body = load_event(sample)
         body["id"] = str(uuid.uuid4())
-        body["time"] = self.w.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        body["time"] = (at or self.w.clock.now()).strftime("%Y-%m-%dT%H:%M:%SZ")
         body["detail"]["crawlerName"] = name
         if error is not None:
             body["detail"]["errorMessage"] = error
@@ -501,6 +533,8 @@ class MotoCrawlerHistories(RuleBasedStateMachine):
         name = CRAWLERS[event.crawler]
         if current_crawl(name) != "STOPPING":
             set_crawl(name, "RUNNING", running_for_seconds=event.running_for)
+            began = self.w.clock.now() - timedelta(seconds=event.running_for)
+            self._deliver(name, "glue-crawler-started", event.starts, at=began)
         if event.fault is not None:
             self._arm(event.fault)
         if event.sweep:
@@ -528,6 +562,25 @@ class MotoCrawlerHistories(RuleBasedStateMachine):
             return
         set_crawl(name, "SUCCEEDED")
         self._deliver(name, "glue-crawler-succeeded", event.deliveries)
+
+    def _fire(self, event: Fire) -> None:
+        """What Scheduler does with each one-shot schedule that is due: deliver its input to its target (the Glue
+        function), then delete it (``ActionAfterCompletion: DELETE``)."""
+        from watchdogs.handlers.glue import lambda_handler
+
+        w = self.w
+        for summary in w.scheduler.list_schedules(GroupName=TIMER_GROUP)["Schedules"]:
+            schedule = w.scheduler.get_schedule(Name=summary["Name"], GroupName=TIMER_GROUP)
+            due = datetime.strptime(schedule["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
+            if due > w.clock.now() and not event.early:
+                continue
+            payload = json.loads(schedule["Target"]["Input"])
+            for _ in range(event.copies):
+                STATS["timers_fired"] += 1
+                STATS["step_timers_fired"] += "step" in payload
+                result = lambda_handler(dict(payload), w.context)
+                assert result["outcome"] in TIMER_OUTCOMES, result
+            w.scheduler.delete_schedule(Name=summary["Name"], GroupName=TIMER_GROUP)
 
     def _stop_finishes(self, name: str) -> bool:
         """A STOPPING crawl ends CANCELLED instead; Glue's event for that carries nothing the watchdogs act on."""
@@ -668,6 +721,7 @@ def test_moto_crawler_histories(
         sns=boto3.client("sns"),
         sqs=boto3.client("sqs"),
         glue=boto3.client("glue"),
+        scheduler=boto3.client("scheduler"),
     )
     # the runtime's clients come from one session carrying the hooks (as the api_calls fixture does)
     session = boto3.Session()

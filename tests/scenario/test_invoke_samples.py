@@ -54,15 +54,21 @@ def _play(emulator: Emulator, sample: Sample) -> tuple[str, Observer, object]:
     deployment = prepare(emulator, sample)
     router = Router(deployment, emulator.endpoint)
     event = sample.event()
-    if event.get("detail-type") == "Scheduled Event":
-        rules = [rule for rule in deployment.rules if rule.schedule]
+    if event.get("source") == "watchdogs.timer":  # Scheduler invokes the target the timer names, no rule
+        named = json.loads(str(deployment.functions[sample.function].environment["TIMER_TARGETS"]))
+        target = deployment.function_by_arn(named[event["resource_type"]])
+        targets, label = [target.logical_id] if target else [], "timer"
     else:
-        rules = router.matching_rules(event)
-    targets = sorted({f.logical_id for rule in rules for f in router.targets(rule)})
+        if event.get("detail-type") == "Scheduled Event":
+            rules = [rule for rule in deployment.rules if rule.schedule]
+        else:
+            rules = router.matching_rules(event)
+        targets = sorted({f.logical_id for rule in rules for f in router.targets(rule)})
+        label = rules[0].logical_id if rules else ""
     assert targets == [sample.function], f"{sample.name} is routed to {targets}, declared {sample.function}"
     observer = Observer(emulator, deployment).start()
     try:
-        delivery = router.invoke(deployment.functions[sample.function], event, rule=rules[0].logical_id)
+        delivery = router.invoke(deployment.functions[sample.function], event, rule=label)
     finally:
         router.release()
     assert delivery.error is None, delivery.error

@@ -24,6 +24,10 @@ EXTRA = {
     "declared": "read the STUCK/FAILED decision declares up front (a stop or reconcile needs it), unused on this path",
     "history": "GetExecutionHistory: where the run stopped, for the alert (an abort or timeout needs no triage)",
     "link": "the execution's record updated with the delegated crawler's result",
+    "timer": "the stuck timer: CreateSchedule when the work starts, DeleteSchedule when it ends (docs/timers.md)",
+    "timer-tags": "the threshold's tags, for the stuck timer's due time (the sweep reads them at discovery)",
+    "step": "the step timer armed after a stop: the restart comes when READY, not at the next sweep",
+    "waiting": "Query: which incident waits at the step timer's step (then the engine loads it again)",
 }
 
 #: what every sweep lists in the test lakehouse (3 crawlers, 1 state machine, 2 workgroups): the runbook's "find"

@@ -16,7 +16,7 @@ import pytest
 from watchdogs.actions import ACTIONS
 from watchdogs.remediators import FUNCTION_RUNBOOKS, RUNBOOKS
 from watchdogs.sweep import SWEEP_PERMISSIONS
-from watchdogs.timers import TIMER_PERMISSIONS
+from watchdogs.timers import STEP_TIMER_PERMISSIONS, TIMER_PERMISSIONS
 from watchdogs_local.template import granted_statements, load_template, translate_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +54,8 @@ def _actions(statement: dict[str, Any]) -> set[str]:
 def declared(function_id: str) -> set[str]:
     sweep = function_id == "SweepFunction"
     # the sweep runs its own queries; every event function starts and stops stuck timers (watchdogs.timers)
-    needed: set[str] = set(SWEEP_PERMISSIONS) if sweep else set(TIMER_PERMISSIONS)
+    # and the sweep arms step timers for the remediations it advances (watchdogs.timers.arm_step)
+    needed: set[str] = set(SWEEP_PERMISSIONS) | set(STEP_TIMER_PERMISSIONS) if sweep else set(TIMER_PERMISSIONS)
     for remediator in REMEDIATORS[function_id]:
         needed |= set(remediator.read_permissions)
         needed |= set(remediator.evidence_permissions)  # evidence for people, after the decision is recorded

@@ -10,6 +10,7 @@ import pytest
 
 from watchdogs.incidents import Incident, iso
 from watchdogs.models.domain import Condition, IncidentStatus, ResourceType
+from watchdogs.resume import incident_scope_key
 from watchdogs.runbooks.crawler import CrawlerRemediator
 from watchdogs.runbooks.crawler.discover import crawler_recovered, crawler_running_seconds
 from watchdogs.runbooks.discovery import already_seen
@@ -18,7 +19,7 @@ from watchdogs.runbooks.execution.discover import execution_run_started
 from watchdogs.runbooks.query import QueryRemediator
 from watchdogs.runbooks.query.discover import ATHENA_DML_TIMEOUT_SECONDS, check_thresholds
 from watchdogs.settings import load_settings
-from watchdogs.sweep import SWEEP_PERMISSIONS, call_bounds, incident_scope_key
+from watchdogs.sweep import SWEEP_PERMISSIONS, call_bounds
 
 #: every read of one sweep: what each runbook's discovery declares, and the sweep's own
 DISCOVERY_PERMISSIONS = {

@@ -210,9 +210,8 @@ def test_environment_declares_every_setting_and_nothing_unknown(function_id: str
     aliases = {field.alias for field in Settings.model_fields.values() if field.alias}
     environment = function_environment(function_id)
     # Then every setting is declared, except what the runtime provides (and a template may not set) ...
-    # (the stuck timers' variables only where timers are made: the event functions, not the sweep they invoke)
-    timers = {"TIMER_SCHEDULE_GROUP", "TIMER_TARGET_ARN", "TIMER_ROLE_ARN"} if function_id == "SweepFunction" else set()
-    assert aliases - set(environment) == RUNTIME_VARIABLES | timers
+    # (every function makes timers: stuck timers in the event functions, step timers in all four)
+    assert aliases - set(environment) == RUNTIME_VARIABLES
     assert not RUNTIME_VARIABLES & set(environment)
     # ... and every declared variable is read by something
     unknown = {
@@ -382,7 +381,8 @@ def test_sample_events_route_to_one_rule_each() -> None:
         if event["Type"] == "EventBridgeRule"
     }
     samples = [json.loads(p.read_text(encoding="utf-8")) | {"_file": p.name} for p in (ROOT / "events").glob("*.json")]
-    samples = [s for s in samples if s.get("source") != "aws.events"]  # the schedule's own event is not matched
+    # the schedule's own event, and a timer's input (Scheduler invokes the function directly), are not matched
+    samples = [s for s in samples if s.get("source") not in {"aws.events", "watchdogs.timer"}]
     if not samples:
         pytest.skip("no sample events yet")
     routed: Counter[str] = Counter()
@@ -413,7 +413,7 @@ def test_sam_transform_yields_the_expected_stack() -> None:
     assert types["AWS::SNS::Topic"] == 2  # incident alerts, and the stack's own alarms (operations)
     assert types["AWS::SQS::Queue"] == 1
     assert types["AWS::Logs::LogGroup"] == 4
-    assert types["AWS::CloudWatch::Alarm"] == 6
+    assert types["AWS::CloudWatch::Alarm"] == 7
     assert types["AWS::CloudWatch::Dashboard"] == 1
     assert types["AWS::Lambda::EventInvokeConfig"] == 4
     assert not any(t.startswith("AWS::Serverless::") for t in types)

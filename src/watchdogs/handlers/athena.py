@@ -14,6 +14,7 @@ with cold_start_phase("handler imports"):
     from aws_lambda_powertools.logging import correlation_paths
 
     from watchdogs.models.athena_events import QueryStateChangeEvent
+    from watchdogs.models.domain import ResourceType
     from watchdogs.observability import logger, metrics, tracer
     from watchdogs.runbooks.query import dedup_key, findings_from_event
     from watchdogs.runtime import handle_event
@@ -26,4 +27,11 @@ if TYPE_CHECKING:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_event(event, context, QueryStateChangeEvent, findings_from_event, dedup_key=dedup_key)
+    return handle_event(
+        event,
+        context,
+        QueryStateChangeEvent,
+        findings_from_event,
+        dedup_key=dedup_key,
+        answers_timers=ResourceType.QUERY,
+    )

@@ -9,6 +9,7 @@ from watchdogs.coldstart import cold_start_phase
 with cold_start_phase("handler imports"):
     from aws_lambda_powertools.logging import correlation_paths
 
+    from watchdogs.models.domain import ResourceType
     from watchdogs.models.glue_events import CrawlerStateChangeEvent
     from watchdogs.observability import logger, metrics, tracer
     from watchdogs.runbooks.crawler import findings_from_event
@@ -26,4 +27,11 @@ def _event_id(event: CrawlerStateChangeEvent) -> str:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_event(event, context, CrawlerStateChangeEvent, findings_from_event, dedup_key=_event_id)
+    return handle_event(
+        event,
+        context,
+        CrawlerStateChangeEvent,
+        findings_from_event,
+        dedup_key=_event_id,
+        answers_timers=ResourceType.CRAWLER,
+    )

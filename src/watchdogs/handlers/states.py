@@ -10,6 +10,7 @@ from watchdogs.coldstart import cold_start_phase
 with cold_start_phase("handler imports"):
     from aws_lambda_powertools.logging import correlation_paths
 
+    from watchdogs.models.domain import ResourceType
     from watchdogs.models.states_events import ExecutionStatusChangeEvent
     from watchdogs.observability import logger, metrics, tracer
     from watchdogs.runbooks.execution import dedup_key, findings_from_event
@@ -23,4 +24,11 @@ if TYPE_CHECKING:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_event(event, context, ExecutionStatusChangeEvent, findings_from_event, dedup_key=dedup_key)
+    return handle_event(
+        event,
+        context,
+        ExecutionStatusChangeEvent,
+        findings_from_event,
+        dedup_key=dedup_key,
+        answers_timers=ResourceType.EXECUTION,
+    )

@@ -26,6 +26,9 @@ class StepTable:
     starts: frozenset[str]
     transitions: Mapping[str, frozenset[str]] = field(default_factory=dict)
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    #: steps whose progress no event announces (a crawler going STOPPING -> READY): entering one arms a step
+    #: timer (:func:`watchdogs.timers.arm_step`) so the next step is taken within seconds, not at the next sweep
+    follow_up: frozenset[str] = frozenset()
 
     @property
     def steps(self) -> list[str]:

@@ -27,6 +27,7 @@ STEPS = StepTable(
         Step.START_WHEN_READY: frozenset({Step.AWAIT_SUCCESS}),
         Step.AWAIT_SUCCESS: frozenset({Step.START_WHEN_READY}),
     },
+    follow_up=frozenset({Step.START_WHEN_READY}),  # Glue sends no event when a stopped crawler is READY again
     descriptions={
         Step.START_WHEN_READY: "StopCrawler sent (or would be): start the crawler once it is READY",
         Step.AWAIT_SUCCESS: "StartCrawler sent: resolve on a successful crawl, escalate if it hangs again",
