@@ -217,9 +217,8 @@ def test_a_held_task_state_keeps_its_run_running_until_stopped_and_a_denied_stop
         assert lakehouse.start_pipeline(sfn, "held-run") == arn
 
         # When it reaches the held task / Then the task was scheduled and started, and never returns: no query
-        newest = _wait_for_history(sfn, arn, lambda events: events[0]["type"] == "TaskStarted")
+        newest = _wait_for_history(sfn, arn, _entered("RunDbtStaging"))
         assert [e["type"] for e in newest[:3]] == ["TaskStarted", "TaskScheduled", "TaskStateEntered"]
-        assert newest[2]["stateEnteredEventDetails"]["name"] == "RunDbtStaging"
         assert newest[1]["taskScheduledEventDetails"]["resource"] == "startQueryExecution"
         time.sleep(1.5)
         assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
@@ -242,6 +241,17 @@ def test_a_held_task_state_keeps_its_run_running_until_stopped_and_a_denied_stop
         _wait_for_history(sfn, arn, lambda events: events[0]["type"] == "ExecutionAborted")
     finally:
         faults.restore_clock()
+
+
+def _entered(state: str) -> Any:
+    """The newest history events are ``state`` entered (its task scheduled and started, or not yet)."""
+
+    def condition(events: list[dict[str, Any]]) -> bool:
+        entered = next((e for e in events if "stateEnteredEventDetails" in e), {})
+        newest_task = next((e["type"] for e in events if e["type"].startswith("Task") and "State" not in e["type"]), "")
+        return entered.get("stateEnteredEventDetails", {}).get("name") == state and newest_task == "TaskStarted"
+
+    return condition
 
 
 def _wait_for_history(sfn: Any, arn: str, condition: Any, timeout: float = 15.0) -> list[dict[str, Any]]:
