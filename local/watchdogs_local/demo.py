@@ -16,8 +16,9 @@
 
 ``--break SCENARIO`` (or ``WATCHDOGS_DEMO_BREAK=SCENARIO``) sabotages one scenario: the emulator denies the watchdogs
 the one permission its remediation needs (``glue:StopCrawler``, ``athena:StopQueryExecution``, ``sns:Publish``,
-``dynamodb:UpdateItem`` on the metadata table, ``glue:StartCrawler``), as a broken IAM policy would. The expected
-outcome then does not happen and the run exits 1: the demo doubles as an end-to-end check, and this shows it.
+``dynamodb:UpdateItem`` on the metadata table, ``glue:StartCrawler``, ``states:StopExecution``), as a broken IAM
+policy would. The expected outcome then does not happen and the run exits 1: the demo doubles as an end-to-end
+check, and this shows it.
 """
 
 from __future__ import annotations
@@ -238,7 +239,8 @@ class Demo:
         p = DEMO_PARAMETERS
         self.say(
             f"  clock      compressed: crawler stuck after {p['CrawlerStuckSeconds']} s, query stuck after "
-            f"{p['QueryStuckSeconds']} s, schedule rate(1 minute) fires every {self.sweep_every:g} s"
+            f"{p['QueryStuckSeconds']} s, run stuck after {p['ExecutionStuckSeconds']} s, schedule rate(1 minute) "
+            f"fires every {self.sweep_every:g} s"
         )
 
         names = LakehouseNames(env="sandbox", account_id=ACCOUNT, region=REGION, poll_seconds=1)
@@ -536,9 +538,7 @@ class Demo:
         self.say()
         self.say("Timeline (detected -> acted -> resolved; times since the demo started)")
         for incident in incidents:
-            ttr = (
-                f"  [recovered in {incident.time_to_recover_seconds:.1f} s]" if incident.time_to_recover_seconds else ""
-            )
+            ttr = f"  [{_ended_how(incident)}]" if _ended_how(incident) else ""
             self.say(
                 f"  {incident.resource_type.value} {_short(incident.resource_id)} {incident.condition.value}: "
                 f"{incident.status.value}{ttr}"
@@ -568,7 +568,9 @@ class Demo:
                     incident.classification,
                     ",".join(actions) or "-",
                     self.at(incident.detected_at),
-                    f"{incident.time_to_recover_seconds:.1f} s" if incident.time_to_recover_seconds else "-",
+                    f"{incident.time_to_recover_seconds:.1f} s"
+                    if incident.time_to_recover_seconds and incident.status.value == "resolved"
+                    else "-",
                 )
             )
         for line in _table(rows):
@@ -630,6 +632,15 @@ _KIND = {"action": "acted", "would-act": "would act", "decided": "decided", "res
 
 def _short(resource_id: str) -> str:
     return resource_id.rsplit(":", 1)[-1] if resource_id.startswith("arn:") else resource_id
+
+
+def _ended_how(incident: Incident) -> str:
+    """How an ended incident is shown: recovered (resolved), or closed after how long (a closed incident did not
+    recover: the engine keeps how long it was open in the same field)."""
+    seconds = incident.time_to_recover_seconds
+    if not seconds:
+        return ""
+    return f"{'recovered in' if incident.status.value == 'resolved' else 'closed after'} {seconds:.1f} s"
 
 
 def _clip(text: str, width: int) -> str:
@@ -929,6 +940,69 @@ def _storm_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
     ]
 
 
+# --- 6. a run stuck in a step with nothing to heal -------------------------------------------------------------
+#: the held step: the runbook's "RunDbtStaging - Lambda executes staging views via Athena", hung before any query
+STUCK_RUN_STATE = "RunDbtStaging"
+
+
+def _stuck_run_start(demo: Demo) -> dict[str, Any]:
+    from watchdogs_local import faults  # noqa: PLC0415
+
+    assert demo.lakehouse is not None
+    name = _run_name("stuck-run")
+    arn = demo.lakehouse.names.execution_arn(name)
+    faults.hold_state(arn, STUCK_RUN_STATE)
+    demo.log("fault", f"the next run's {STUCK_RUN_STATE} task hangs before it submits a query: no crawler, no query")
+    started = demo.lakehouse.start_pipeline(demo.sfn, name)
+    threshold = DEMO_PARAMETERS["ExecutionStuckSeconds"]
+    demo.log("start", f"pipeline run {_short(started)}: stuck once it has run {threshold} s (ExecutionStuckSeconds)")
+    return {"execution": started}
+
+
+def _stuck_run_settled(demo: Demo, ctx: dict[str, Any]) -> bool:
+    if _execution(demo, ctx["execution"])["status"] == "RUNNING":
+        return False
+    incident = demo.incident("execution", ctx["execution"], "STUCK")
+    return (
+        incident is not None
+        and not incident.lease_owner
+        and demo.metadata_status(ctx["execution"]) != "RUNNING"
+        and bool(demo.notifications_for(ctx["execution"]))
+    )
+
+
+def _stuck_run_check(demo: Demo, ctx: dict[str, Any]) -> list[Check]:
+    execution = _execution(demo, ctx["execution"])
+    incident = demo.incident("execution", ctx["execution"], "STUCK")
+    actions = _actions(incident)
+    row = demo.metadata_status(ctx["execution"])
+    notes = demo.notifications_for(ctx["execution"])
+    return [
+        Check(
+            f"the run stuck in {STUCK_RUN_STATE} was stopped",
+            execution["status"] == "ABORTED",
+            f"{_short(ctx['execution'])} {execution['status']}" + _detected_after(demo, incident, execution),
+        ),
+        Check(
+            "by exactly one StopExecution (runbook: 3. Force stop the execution)",
+            actions.count("stop_execution") == 1,
+            ", ".join(actions) or "no action",
+        ),
+        Check("its metadata row was reconciled (no longer RUNNING)", row not in (None, "RUNNING"), f"status={row}"),
+        Check("the subscriber was told", bool(notes), f"{len(notes)} notification(s)"),
+    ]
+
+
+def _detected_after(demo: Demo, incident: Incident | None, execution: dict[str, Any]) -> str:
+    """How long after its threshold the run's STUCK incident was detected ("" when it was not)."""
+    if incident is None:
+        return ""
+    detected = datetime.fromisoformat(incident.detected_at.replace("Z", "+00:00"))
+    started: datetime = execution["startDate"]
+    lag = (detected - started).total_seconds() - float(DEMO_PARAMETERS["ExecutionStuckSeconds"])
+    return f", detected {lag:+.1f} s after its threshold"
+
+
 SCENARIOS: list[Scenario] = [
     Scenario(
         key="stuck-crawler",
@@ -982,6 +1056,17 @@ SCENARIOS: list[Scenario] = [
         timeout=15,
         sabotage=("glue", "StartCrawler"),
         amplify=_storm_amplify,
+    ),
+    Scenario(
+        key="stuck-run",
+        title="A run hangs in a step with nothing to heal -> stopped, metadata reconciled",
+        runbook="Pipeline Stuck in RUNNING State > 3. Force stop the execution",
+        start=_stuck_run_start,
+        settled=_stuck_run_settled,
+        check=_stuck_run_check,
+        timeout=float(DEMO_PARAMETERS["ExecutionStuckSeconds"]) + 20,
+        sabotage=("states", "StopExecution"),
+        linger=3.0,  # a sweep (every 2 s) sees the run ABORTED and closes its STUCK incident
     ),
 ]
 

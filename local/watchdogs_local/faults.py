@@ -6,7 +6,9 @@ crawler stuck while the curated one finishes. These hooks act on single moto obj
 * :func:`hold_next_crawl` -- the crawler's next crawl stays RUNNING until someone stops it (then it stops normally);
 * :func:`fail_crawl` -- the crawler's current crawl fails now with a given error message;
 * :func:`hold_query` -- one Athena query stays in RUNNING until cancelled;
-* :func:`fail_queries` -- queries whose text contains a marker fail with a given Athena error.
+* :func:`fail_queries` -- queries whose text contains a marker fail with a given Athena error;
+* :func:`hold_state` -- one pipeline run's task state is scheduled and started, and never returns (a hung dbt
+  Lambda): RUNNING until StopExecution.
 
 Nothing here touches the product code; the watchdogs see only the emulator's APIs.
 """
@@ -122,6 +124,49 @@ def clear_query_faults() -> None:
     athena_backends[ACCOUNT][REGION].__dict__.pop("start_query_execution", None)
 
 
+#: (execution ARN, state name) pairs whose task never returns (see :func:`hold_state`)
+_HELD_STATES: set[tuple[str, str]] = set()
+HOLD_POLL_SECONDS = 0.1
+
+
+def hold_state(execution_arn: str, state_name: str) -> None:
+    """When the run ``execution_arn`` (it may not have started yet) enters the task state ``state_name``, the task
+    is scheduled and started (``TaskScheduled``, ``TaskStarted`` in its history, as for a Lambda that was invoked)
+    and never completes: the run stays RUNNING in that state until StopExecution (or the emulator's reset)."""
+    _patch_task_hold()
+    _HELD_STATES.add((execution_arn, state_name))
+
+
+def _patch_task_hold() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: PLC0415
+        StateTaskService,
+    )
+
+    original = StateTaskService._eval_state
+    if getattr(original, "_watchdogs_hold", False):
+        return
+
+    def eval_state(self: Any, env: Any) -> None:
+        key = (str(env.states.context_object.context_object_data["Execution"]["Id"]), str(self.name))
+        if key not in _HELD_STATES:
+            original(self, env)
+            return
+        _HELD_STATES.discard(key)  # once: a redriven run's next visit runs normally
+        self.resource.eval(env=env)  # what the task's own evaluation does up to calling the service
+        runtime = env.stack.pop()
+        self._before_eval_execution(
+            env=env,
+            resource_runtime_part=runtime,
+            raw_parameters=self._eval_parameters(env=env),
+            state_credentials=self._eval_state_credentials(env=env),
+        )
+        while env.is_running():  # the call never returns; StopExecution ends the program
+            env.program_state_event.wait(HOLD_POLL_SECONDS)
+
+    eval_state._watchdogs_hold = True  # type: ignore[attr-defined]
+    StateTaskService._eval_state = eval_state  # type: ignore[method-assign]
+
+
 #: (service, operation) -> (moto backends module, backend method, the error code AWS answers an IAM denial with)
 _DENIABLE: dict[tuple[str, str], tuple[str, str, str]] = {
     ("glue", "StopCrawler"): ("moto.glue.models:glue_backends", "stop_crawler", "AccessDeniedException"),
@@ -133,6 +178,11 @@ _DENIABLE: dict[tuple[str, str], tuple[str, str, str]] = {
     ),
     ("dynamodb", "UpdateItem"): ("moto.dynamodb.models:dynamodb_backends", "update_item", "AccessDeniedException"),
     ("sns", "Publish"): ("moto.sns.models:sns_backends", "publish", "AuthorizationError"),
+    ("states", "StopExecution"): (
+        "moto.stepfunctions.parser.models:stepfunctions_parser_backends",
+        "stop_execution",
+        "AccessDeniedException",
+    ),
 }
 
 

@@ -8,16 +8,23 @@ emulator after CloudFormation created them, and the handlers run with exactly th
 from __future__ import annotations
 
 import io
+import time
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support.aws import load_event
 from watchdogs.settings import load_settings
 from watchdogs_local.demo import DEMO_PARAMETERS, SCENARIOS, STACK, Demo, alert_text, main
-from watchdogs_local.emulator import TEMPLATE, Emulator
+from watchdogs_local.emulator import ACCOUNT, REGION, TEMPLATE, Emulator
+from watchdogs_local.lakehouse import LakehouseNames, provision_lakehouse
 from watchdogs_local.router import Router, resolve_handler
+
+if TYPE_CHECKING:
+    import boto3
 
 pytestmark = pytest.mark.scenario
 
@@ -125,6 +132,7 @@ def test_demo_plays_every_scenario_through_the_deployed_rules(emulator: Emulator
     assert statuses[("crawler", "STUCK")] == "resolved"
     assert statuses[("query", "STUCK")] == "resolved"
     assert ("execution", "FAILED") in statuses
+    assert statuses[("execution", "STUCK")] == "closed"  # the stuck run: stopped, then closed (it did not recover)
 
 
 def test_a_broken_scenario_makes_the_demo_fail(emulator: Emulator, tmp_path: Path) -> None:
@@ -154,6 +162,107 @@ def test_a_broken_scenario_makes_the_demo_fail(emulator: Emulator, tmp_path: Pat
     again = Demo(io.StringIO(), emulator=emulator, only=["access-denied"], log_path=tmp_path / "l2")
     assert again.run() == 0
     assert again.notifications_for("lakehouse-sandbox-processed-crawler")
+
+
+def test_a_stuck_run_is_detected_by_its_timer_and_a_denied_stop_fails_the_demo(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    # Given the stuck-run scenario with the sweep as good as off (one sweep every 10 minutes: only the run's stuck
+    # timer can detect it within the scenario), sabotaged: the emulator denies the watchdogs states:StopExecution
+    out = io.StringIO()
+    demo = Demo(
+        out, emulator=emulator, only=["stuck-run"], sabotage={"stuck-run"}, sweep_every=600, log_path=tmp_path / "l"
+    )
+
+    # When the demo runs it
+    code = demo.run()
+
+    # Then the run's timer fired and detected it within a few seconds of its threshold
+    [played] = demo.played
+    arn = played.context["execution"]
+    incident = demo.incident("execution", arn, "STUCK")
+    assert incident is not None, out.getvalue()[-3000:]
+    assert demo.router is not None
+    fired = [d for d in demo.router.deliveries if d.rule.startswith("timer:") and d.result.get("resource") == arn]
+    assert [d.result["outcome"] for d in fired] == ["stuck"]
+    assert not [d for d in demo.router.deliveries if d.function == "SweepFunction" and not d.rule.startswith("timer:")]
+    started = demo.sfn.describe_execution(executionArn=arn)["startDate"]
+    detected = datetime.fromisoformat(incident.detected_at.replace("Z", "+00:00"))
+    lag = (detected - started).total_seconds() - float(DEMO_PARAMETERS["ExecutionStuckSeconds"])
+    assert 0 <= lag < 6, lag
+    # and its one StopExecution was refused: the run is still RUNNING, its row too, the incident escalated
+    assert [(e.step, e.outcome) for e in incident.timeline if e.kind == "action"] == [("stop_execution", "failed")]
+    assert incident.status.value == "escalated"
+    assert demo.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    assert demo.metadata_status(arn) == "RUNNING"
+    # so the demo says the scenario failed and exits non-zero
+    assert code == 1
+    assert "DEMO FAILED: stuck-run" in out.getvalue()
+    assert not played.passed
+
+
+def test_a_held_task_state_keeps_its_run_running_until_stopped_and_a_denied_stop_is_refused(
+    emulator: Emulator,
+) -> None:
+    # Given the runbook's lakehouse in the emulator and a run whose RunDbtStaging task is held (the stuck-run fault)
+    from watchdogs_local import faults
+
+    names = LakehouseNames(env="sandbox", account_id=ACCOUNT, region=REGION, poll_seconds=1)
+    lakehouse = provision_lakehouse(cast("boto3.Session", emulator), names)
+    sfn, athena = emulator.client("stepfunctions"), emulator.client("athena")
+    arn = names.execution_arn("held-run")
+    faults.compress_clock()
+    try:
+        faults.hold_state(arn, "RunDbtStaging")
+        assert lakehouse.start_pipeline(sfn, "held-run") == arn
+
+        # When it reaches the held task / Then the task was scheduled and started, and never returns: no query
+        newest = _wait_for_history(sfn, arn, _entered("RunDbtStaging"))
+        assert [e["type"] for e in newest[:3]] == ["TaskStarted", "TaskScheduled", "TaskStateEntered"]
+        assert newest[1]["taskScheduledEventDetails"]["resource"] == "startQueryExecution"
+        time.sleep(1.5)
+        assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        assert athena.list_query_executions(WorkGroup=names.pipeline_workgroup)["QueryExecutionIds"] == []
+
+        # and a StopExecution denied by the fault (--break stuck-run) is refused: the run keeps running
+        undo = faults.deny("states", "StopExecution")
+        try:
+            with pytest.raises(ClientError) as refused:
+                sfn.stop_execution(executionArn=arn, error="Watchdog.Stop", cause="stuck")
+        finally:
+            undo()
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+
+        # and an allowed StopExecution aborts it at once, keeping its error, and ends its history
+        sfn.stop_execution(executionArn=arn, error="Watchdog.Stop", cause="stuck")
+        stopped = sfn.describe_execution(executionArn=arn)
+        assert (stopped["status"], stopped["error"]) == ("ABORTED", "Watchdog.Stop")
+        _wait_for_history(sfn, arn, lambda events: events[0]["type"] == "ExecutionAborted")
+    finally:
+        faults.restore_clock()
+
+
+def _entered(state: str) -> Any:
+    """The newest history events are ``state`` entered (its task scheduled and started, or not yet)."""
+
+    def condition(events: list[dict[str, Any]]) -> bool:
+        entered = next((e for e in events if "stateEnteredEventDetails" in e), {})
+        newest_task = next((e["type"] for e in events if e["type"].startswith("Task") and "State" not in e["type"]), "")
+        return entered.get("stateEnteredEventDetails", {}).get("name") == state and newest_task == "TaskStarted"
+
+    return condition
+
+
+def _wait_for_history(sfn: Any, arn: str, condition: Any, timeout: float = 15.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        events: list[dict[str, Any]] = sfn.get_execution_history(executionArn=arn, reverseOrder=True)["events"]
+        if (events and condition(events)) or time.monotonic() > deadline:
+            assert events, "no history"
+            assert condition(events), [e["type"] for e in events[:5]]
+            return events
+        time.sleep(0.1)
 
 
 def test_cli_rejects_unknown_scenarios(capsys: pytest.CaptureFixture[str]) -> None:

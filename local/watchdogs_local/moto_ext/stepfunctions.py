@@ -8,7 +8,8 @@ What moto 5.2 lacks or gets wrong, and what :func:`install` patches:
   ``ExecutionNotRedrivable``. ``DescribeExecution`` reports ``redriveCount`` / ``redriveDate`` / ``redriveStatus``.
 * ``GetExecutionHistory`` ignores ``reverseOrder``, ``maxResults`` and ``nextToken``. Honoured.
 * ``StopExecution`` drops ``error`` and ``cause`` (and the simulated execution only turns ABORTED later, on its
-  worker thread). Kept, and the stop is synchronous as in AWS.
+  worker thread). Kept, and the stop is synchronous as in AWS (in the backend's ``stop_execution``, so
+  :func:`watchdogs_local.faults.deny` can deny it like any other operation).
 * Simulated executions (``execute_state_machine``): ``$$.Execution.StartTime`` is a ``datetime`` (AWS: an ISO
   string), which breaks any task that passes it on; aws-sdk task errors are named ``<api>.<api>Exception`` instead
   of AWS's ``<Service>.<ErrorCode>`` (e.g. ``Glue.CrawlerRunningException``). Both fixed.
@@ -348,10 +349,7 @@ def _patch_responses() -> None:
 
     def stop_execution(self: Any) -> Any:
         arn = self._get_param("executionArn")
-        execution = self.stepfunction_backend.describe_execution(arn)
-        if _status(execution) != "RUNNING":
-            return ActionResult({"stopDate": execution.stop_date or datetime.now(UTC)})
-        stopped = _stop(execution, self._get_param("error"), self._get_param("cause"))
+        stopped = self.stepfunction_backend.stop_execution(arn, self._get_param("error"), self._get_param("cause"))
         return ActionResult({"stopDate": stopped})
 
     def get_execution_history(self: Any) -> Any:
@@ -379,11 +377,26 @@ def _patch_responses() -> None:
     StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
 
 
+def _patch_backend_stop() -> None:
+    """``StopExecution`` in the backend (where a fault can deny it, as for every other service), synchronous and
+    keeping ``error`` / ``cause``; stopping an execution that already ended answers its stop date."""
+    from moto.stepfunctions.models import StepFunctionBackend  # noqa: PLC0415
+
+    def stop_execution(self: Any, execution_arn: str, error: str | None = None, cause: str | None = None) -> datetime:
+        execution = self.describe_execution(execution_arn)
+        if _status(execution) != "RUNNING":
+            return execution.stop_date or datetime.now(UTC)
+        return _stop(execution, error, cause)
+
+    StepFunctionBackend.stop_execution = stop_execution  # type: ignore[method-assign,assignment]
+
+
 def install() -> None:
     """Patch moto's Step Functions (idempotent)."""
     global _installed  # noqa: PLW0603 - patches are process-wide by nature
     if _installed:
         return
+    _patch_backend_stop()
     _patch_history_output()
     _patch_aws_sdk_errors()
     _patch_responses()
