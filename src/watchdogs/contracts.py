@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from watchdogs.incidents import TimelineEntry, iso
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
     from watchdogs.incidents import Incident, ResourceState
@@ -76,6 +77,20 @@ class HandleResult:
 def facts_for_record(facts: dict[str, Any]) -> dict[str, Any]:
     """Facts worth keeping on the incident (drop bulky or internal ones)."""
     return {k: v for k, v in facts.items() if k not in {"opted_out", "tags", "raw"} and v is not None}
+
+
+def facts_after(previous: dict[str, Any], read: Mapping[str, Any]) -> dict[str, Any]:
+    """An incident's facts after a fresh read: what it read replaces what was, and what it found absent (None)
+    goes, so a closing alert never shows a value from an earlier read as current."""
+    merged = dict(previous)
+    for key, value in read.items():
+        if key in {"opted_out", "tags", "raw"}:
+            continue
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
 
 
 def entry(now: datetime, kind: str, detail: str = "", **fields: Any) -> TimelineEntry:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from watchdogs.acting import Acting
 from watchdogs.actions import ACTIONS
-from watchdogs.contracts import HandleResult, Remediator, facts_for_record
+from watchdogs.contracts import HandleResult, Remediator, facts_after, facts_for_record
 from watchdogs.contracts import entry as _entry
 from watchdogs.incidents import (
     Budget,
@@ -152,7 +152,7 @@ class Engine(Acting):
             next_step=decision.next_step,
         )
         if decision.outcome in {Outcome.RESOLVE, Outcome.CLOSE}:
-            self._close_all(finding, state, decision, now, result)
+            self._close_all(finding, state, decision, now, result, {**facts, **decision.facts})
         else:
             transition = plan(decision, incident, state.budget, self.policy(finding.resource_type), now)
             self._carry(finding, facts, incident, state, decision, transition, now, result)
@@ -215,8 +215,16 @@ class Engine(Acting):
     # ------------------------------------------------------------------------------------------------ settle
     # ------------------------------------------------------------------------------------------------ close
     def _close_all(
-        self, finding: Finding, state: ResourceState, decision: Decision, now: datetime, result: HandleResult
+        self,
+        finding: Finding,
+        state: ResourceState,
+        decision: Decision,
+        now: datetime,
+        result: HandleResult,
+        read: Mapping[str, Any],
     ) -> None:
+        """Resolve or close the incidents the decision names; each keeps the facts it ended on (``read``: this
+        finding's read and the decision's facts), so its RESOLVED/CLOSED alert shows the state it ended in."""
         wanted = decision.resolves or ([finding.condition] if decision.outcome is Outcome.CLOSE else [])
         targets = [i for i in state.active() if not wanted or i.condition in wanted]
         result.outcome, result.detail = "nothing-open", decision.summary
@@ -236,6 +244,7 @@ class Engine(Acting):
                     "resolved_at": iso(now),
                     "time_to_recover_seconds": round((now - parse_iso(incident.detected_at)).total_seconds(), 3),
                     "decision_key": transition.decision_key,
+                    "facts": facts_after(incident.facts, read),
                 }
             )
             ended = ended.enqueue(transition.notify or "resolved", iso(now))
@@ -462,7 +471,7 @@ class Engine(Acting):
         decision = Decision(outcome=Outcome.CLOSE, summary=reason, classification="expired")
         state = self.store.load(incident.resource_type, incident.resource_id)
         result = HandleResult(outcome="", resource=incident.resource_key, condition=incident.condition.value)
-        self._close_all(finding, state, decision, self.clock(), result)
+        self._close_all(finding, state, decision, self.clock(), result, {})  # nothing read: it keeps its last facts
         return result
 
     def flush_pending(self, limit: int = 100) -> dict[str, int]:

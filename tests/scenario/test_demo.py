@@ -133,6 +133,18 @@ def test_demo_plays_every_scenario_through_the_deployed_rules(emulator: Emulator
     assert statuses[("query", "STUCK")] == "resolved"
     assert ("execution", "FAILED") in statuses
     assert statuses[("execution", "STUCK")] == "closed"  # the stuck run: stopped, then closed (it did not recover)
+    # and its CLOSED alert tells the truth of that transition: the run is ABORTED, a person starts a new one
+    stuck_run = next(
+        i for i in demo.incidents() if (i.resource_type.value, i.condition.value) == ("execution", "STUCK")
+    )
+    assert stuck_run.facts["status"] == "ABORTED"
+    closing = [n for n in demo.notifications if n["Body"]["incident_id"] == stuck_run.incident_id]
+    assert [n["Body"]["status"] for n in closing][-1] == "closed"
+    closed_text = alert_text(closing[-1])
+    facts = closed_text.split("FACTS", 1)[1].split("LINKS", 1)[0]
+    assert "ABORTED" in facts
+    assert "RUNNING" not in facts
+    assert "Start a new run once the cause is fixed" in closed_text
 
 
 def test_a_broken_scenario_makes_the_demo_fail(emulator: Emulator, tmp_path: Path) -> None:

@@ -260,10 +260,78 @@ def built_cases() -> list[Case]:
         version=1,
         seq=1,
     )
+    stopped, closed = force_stopped_run()
     return [
         Case("wait-execution-awaits-crawler-heal", "wait", wait, f"{wait.incident_id}:1"),
         Case("escalate-query-permission", "escalate", query, f"{query.incident_id}:1"),
+        Case("act-execution-force-stopped", "act", stopped, f"{stopped.incident_id}:1"),
+        Case("closed-execution-force-stopped", "closed", closed, f"{closed.incident_id}:2"),
     ]
+
+
+def force_stopped_run() -> tuple[Incident, Incident]:
+    """A run stuck in a dbt step with no query to heal: stopped (runbook step 3, the last resort), then closed when
+    its ABORTED echo is seen (the stop is final: a person starts a new run)."""
+    at, later = "2026-12-01T08:00:00.000Z", "2026-12-01T08:05:00.000Z"
+    arn = "arn:aws:states:eu-west-1:123456789012:execution:lakehouse-sandbox-pipeline:run-2026-12-01"
+    reason = "stuck in RunDbtStaging with no Athena query running in lakehouse-mvp-sandbox-workgroup"
+    stopped = Incident(
+        incident_id="00000000-0000-4000-8000-000000000008",
+        resource_type=ResourceType.EXECUTION,
+        resource_id=arn,
+        condition=Condition.STUCK,
+        status=IncidentStatus.REMEDIATED,
+        severity=Severity.HIGH,
+        classification="stuck",
+        summary=f"Pipeline execution run-2026-12-01 is stuck and cannot be healed: {reason}. Stopping it.",
+        runbook_section="Troubleshooting > Pipeline Stuck in RUNNING State > 3. Force stop the execution",
+        advice=[
+            f"aws stepfunctions get-execution-history --execution-arn {arn} --reverse-order --max-results 5",
+            "Start a new run once the cause is fixed (runbook: Manually Trigger a Pipeline Run).",
+        ],
+        environment="sandbox",
+        mode="remediate",
+        detected_at=at,
+        updated_at=at,
+        facts={"status": "RUNNING", "current_state": "RunDbtStaging", "running_seconds": 7500, "stop_reason": reason},
+        timeline=[
+            TimelineEntry(at=at, kind="detected", detail="execution STUCK (timer)", actor="timer"),
+            TimelineEntry(at=at, kind="decided", detail="force stop", step="stuck", outcome="act"),
+            TimelineEntry(at=at, kind="action", detail="run-2026-12-01", step="stop_execution", outcome="stopped"),
+        ],
+        timeline_counts={"detected": 1, "decided": 1, "action": 1},
+        actions_done={"stop_execution": at},
+        attempts=1,
+        evidence=[
+            Evidence(
+                kind="execution-history",
+                title="The run's last events",
+                lines=["TaskStateEntered RunDbtStaging", "TaskScheduled lambda:invoke dbt-runner", "TaskStarted"],
+                source=f"states:GetExecutionHistory {arn}",
+                at=at,
+            )
+        ],
+        budget_max=3,
+        version=2,
+        seq=1,
+    )
+    closed = stopped.model_copy(
+        update={
+            "status": IncidentStatus.CLOSED,
+            "summary": "Execution run-2026-12-01 is no longer stuck: it ended ABORTED after the watchdog stopped it "
+            "(last resort), without succeeding.",
+            "facts": {**stopped.facts, "status": "ABORTED"},  # the close decision's facts (engine._close_all)
+            "updated_at": later,
+            "resolved_at": later,
+            "version": 3,
+            "seq": 2,
+            "timeline": [
+                *stopped.timeline,
+                TimelineEntry(at=later, kind="closed", detail="ABORTED after the watchdog stopped it", actor="sweep"),
+            ],
+        }
+    )
+    return stopped, closed
 
 
 def all_cases() -> list[Case]:

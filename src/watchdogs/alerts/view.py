@@ -164,13 +164,23 @@ def _headline(incident: Incident, event: str, steps: list[Step], would: list[Ste
     return f"No automatic fix applies to the {what}: recorded for a person to look at."
 
 
-def _next_steps(incident: Incident, event: str) -> tuple[list[str], str | None]:
+#: actions after which the resource cannot recover: the incident ends CLOSED, and a person restarts the work
+LAST_RESORT = frozenset({"stop_execution"})
+
+
+def _next_steps(incident: Incident, event: str, steps: list[Step]) -> tuple[list[str], str | None]:
     """The next steps (ours first, then the runbook's advice) and the command that goes with the first one."""
     advice = [one_line(mask_literals(a), 400) for a in incident.advice[:ADVICE_ITEMS]]
     if event == "resolved":
         return ["Nothing to do: it recovered. If it fails again, a new incident opens."], None
+    stopped = [s for s in all_actions(incident) if s.action in LAST_RESORT and s.outcome == "stopped"]
+    if event == "closed" and stopped:
+        return ["It stays stopped (the watchdogs' last resort): nothing more happens on its own.", *advice], None
     if event == "closed":
         return ["Check whether the resource still matters:"], "show"
+    if event == "act" and any(s.action in LAST_RESORT and s.outcome == "stopped" for s in steps):
+        last = "Stopped as the runbook's last resort: it will not finish, and a CLOSED message comes next."
+        return [last, *advice], "show"
     if event in {"act", "wait"}:
         follow = "Nothing to do now: the watchdogs follow up on their own; a RESOLVED or ESCALATED message comes next."
         return [follow], "show"
@@ -201,7 +211,7 @@ def build(incident: Incident, event: str, ctx: AlertContext, *, timeline: int = 
     would = transition_steps(incident, frozenset({"would-act"}))
     summary = one_line(mask_literals(incident.summary), 1500)
     commands = ops_commands(incident, ctx)
-    next_steps, next_command = _next_steps(incident, event)
+    next_steps, next_command = _next_steps(incident, event, steps)
     done = _done(incident, event, steps, would)
     details = [
         ("Environment", incident.environment or "-"),

@@ -111,6 +111,8 @@ def _moved_on(run: _Stuck) -> Decision | None:
             summary=f"Execution {name} is no longer stuck: it ended {status} {how}, without succeeding.",
             classification="ended",
             severity=Severity.INFO,
+            # what it closed on (None: absent now, dropped): the CLOSED alert must not show what was true while RUNNING
+            facts={"status": status, "redrive_status_reason": run.facts.redrive_status_reason},
         )
     if status != "RUNNING":
         return ignore(f"Execution {name} already ended {status}: its status-change handling applies.", "ended")
