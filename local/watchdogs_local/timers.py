@@ -40,21 +40,28 @@ def due_at(expression: str) -> datetime | None:
     return datetime.strptime(expression[3:-1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
 
 
+def due_schedules(scheduler: Any, group: str, now: datetime, *, early: bool = False) -> list[dict[str, Any]]:
+    """The one-shot schedules of ``group`` due by ``now`` (``early``: every one), as ``GetSchedule`` returns them."""
+    found = []
+    for summary in scheduler.list_schedules(GroupName=group).get("Schedules", []):
+        schedule: dict[str, Any] = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+        due = due_at(schedule["ScheduleExpression"])
+        if due is not None and (early or due <= now):
+            found.append(schedule)
+    return found
+
+
 def fire_due(router: Router, scheduler: Any, groups: set[str], now: datetime | None = None) -> list[Delivery]:
     """Invoke the target of every one-shot schedule due by ``now`` with its input, then delete the schedule."""
     moment = now or datetime.now(UTC)
     delivered: list[Delivery] = []
     for group in sorted(groups):
-        for summary in scheduler.list_schedules(GroupName=group).get("Schedules", []):
-            schedule = scheduler.get_schedule(Name=summary["Name"], GroupName=group)
-            due = due_at(schedule["ScheduleExpression"])
-            if due is None or due > moment:
-                continue
+        for schedule in due_schedules(scheduler, group, moment):
             target = schedule["Target"]
             function = router.deployment.function_by_arn(target["Arn"])
             if function is not None:
                 event = json.loads(target.get("Input") or "{}")
-                delivered.append(router.invoke(function, event, rule=f"timer:{summary['Name']}"))
+                delivered.append(router.invoke(function, event, rule=f"timer:{schedule['Name']}"))
             if schedule.get("ActionAfterCompletion") == "DELETE":
-                scheduler.delete_schedule(Name=summary["Name"], GroupName=group)
+                scheduler.delete_schedule(Name=schedule["Name"], GroupName=group)
     return delivered

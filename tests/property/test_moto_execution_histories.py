@@ -507,20 +507,17 @@ class MotoExecutionHistories(RuleBasedStateMachine):
         """EventBridge Scheduler fires the timers that are due (``early``: every one), each delivered ``copies``
         times to the function it names (the resource's own watchdog), then deletes it."""
         from watchdogs.handlers import athena, glue, states
+        from watchdogs_local.timers import due_schedules
 
         handlers = {"crawler": glue.lambda_handler, "query": athena.lambda_handler, "execution": states.lambda_handler}
         w = self.w
-        for summary in w.scheduler.list_schedules(GroupName=TIMER_GROUP)["Schedules"]:
-            schedule = w.scheduler.get_schedule(Name=summary["Name"], GroupName=TIMER_GROUP)
-            due = datetime.strptime(schedule["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
-            if due > w.clock.now() and not early:
-                continue
+        for schedule in due_schedules(w.scheduler, TIMER_GROUP, w.clock.now(), early=early):
             payload = json.loads(schedule["Target"]["Input"])
             for _ in range(copies):
                 STATS["timers_fired"] += 1
                 result = handlers[payload["resource_type"]](dict(payload), w.context)
                 assert result["outcome"] in TIMER_OUTCOMES, result
-            w.scheduler.delete_schedule(Name=summary["Name"], GroupName=TIMER_GROUP)
+            w.scheduler.delete_schedule(Name=schedule["Name"], GroupName=TIMER_GROUP)
 
     def _end(self, ending: str, deliveries: int) -> None:
         """The newest running run ends (to succeed, the newest whose child let go); its status change is delivered

@@ -567,20 +567,17 @@ class MotoCrawlerHistories(RuleBasedStateMachine):
         """What Scheduler does with each one-shot schedule that is due: deliver its input to its target (the Glue
         function), then delete it (``ActionAfterCompletion: DELETE``)."""
         from watchdogs.handlers.glue import lambda_handler
+        from watchdogs_local.timers import due_schedules
 
         w = self.w
-        for summary in w.scheduler.list_schedules(GroupName=TIMER_GROUP)["Schedules"]:
-            schedule = w.scheduler.get_schedule(Name=summary["Name"], GroupName=TIMER_GROUP)
-            due = datetime.strptime(schedule["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
-            if due > w.clock.now() and not event.early:
-                continue
+        for schedule in due_schedules(w.scheduler, TIMER_GROUP, w.clock.now(), early=event.early):
             payload = json.loads(schedule["Target"]["Input"])
             for _ in range(event.copies):
                 STATS["timers_fired"] += 1
                 STATS["step_timers_fired"] += "step" in payload
                 result = lambda_handler(dict(payload), w.context)
                 assert result["outcome"] in TIMER_OUTCOMES, result
-            w.scheduler.delete_schedule(Name=summary["Name"], GroupName=TIMER_GROUP)
+            w.scheduler.delete_schedule(Name=schedule["Name"], GroupName=TIMER_GROUP)
 
     def _stop_finishes(self, name: str) -> bool:
         """A STOPPING crawl ends CANCELLED instead; Glue's event for that carries nothing the watchdogs act on."""
